@@ -1,0 +1,57 @@
+/**
+ * Candidate order of the reference search: byte strings by increasing length, starting with the empty string;
+ * within a length, lexicographic, each byte in 0x00..0xFE (the reference's alphabet never uses 0xFF).
+ *
+ * Candidate indices are plain numbers: 255^6 ≈ 2.7e14 is far below 2^53, far beyond any search we run.
+ */
+
+/** Number of byte values a candidate position takes (0x00..0xFE). */
+export const BYTE_VALUES = 255;
+
+/** Index of the first candidate of the given length: (255^length - 1) / 254. */
+export function firstIndexOfLength(length: number): number {
+  let first = 0;
+  let block = 1;
+  for (let l = 0; l < length; l++) {
+    first += block;
+    block *= BYTE_VALUES;
+  }
+  return first;
+}
+
+/** Length of the candidate at `index`. */
+export function lengthAt(index: number): number {
+  let length = 0;
+  let first = 0;
+  let block = 1;
+  while (index >= first + block) {
+    first += block;
+    block *= BYTE_VALUES;
+    length++;
+  }
+  return length;
+}
+
+/** The candidate bytes at `index` in candidate order. */
+export function candidateAt(index: number): Uint8Array {
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new RangeError(`candidate index ${index} is not valid`);
+  const length = lengthAt(index);
+  let offset = index - firstIndexOfLength(length);
+  const bytes = new Uint8Array(length);
+  for (let i = length - 1; i >= 0; i--) {
+    bytes[i] = offset % BYTE_VALUES;
+    offset = Math.floor(offset / BYTE_VALUES);
+  }
+  return bytes;
+}
+
+/** The position of `candidate` in candidate order; the inverse of candidateAt. */
+export function indexOfCandidate(candidate: Uint8Array): number {
+  let offset = 0;
+  for (const byte of candidate) {
+    if (byte >= BYTE_VALUES) throw new RangeError("byte 0xFF is not in the candidate alphabet");
+    offset = offset * BYTE_VALUES + byte;
+  }
+  return firstIndexOfLength(candidate.length) + offset;
+}
