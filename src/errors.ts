@@ -1,0 +1,46 @@
+/**
+ * The catalogue of errors that leave the server. Each message is written once here and names the field or the
+ * limit concerned; handlers throw these, and anything else becomes `Internal` with its cause logged, never sent.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** A request field failed validation: INVALID_ARGUMENT naming the field. */
+export function invalidField(field: string, why: string): ConnectError {
+  return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
+}
+
+/** The search went through its per-call hash budget without an ideal answer. */
+export function budgetExhausted(budget: number): ConnectError {
+  return new ConnectError(
+    `search budget exhausted: maximum-hashes=${budget} candidates searched without an ideal match`,
+    Code.ResourceExhausted,
+  );
+}
+
+/** The server's queue is full: the call never started. */
+export function serverFull(maxQueued: number): ConnectError {
+  return new ConnectError(`server busy: queue limit max-queued=${maxQueued} reached`, Code.ResourceExhausted);
+}
+
+/** This client already has its share of running and queued calls. */
+export function clientOverShare(maxPerClient: number): ConnectError {
+  return new ConnectError(
+    `too many calls from this client: max-per-client=${maxPerClient} running or queued`,
+    Code.ResourceExhausted,
+  );
+}
+
+/** The reason the shutdown signal aborts with: calls still running after the grace period end with it. */
+export function shuttingDown(): ConnectError {
+  return new ConnectError("server shutting down", Code.Unavailable);
+}
+
+/** Missing or unknown credentials. */
+export function unauthenticated(why: string): ConnectError {
+  return new ConnectError(why, Code.Unauthenticated);
+}
+
+/** A record that does not exist for this caller (never reveals whether it exists for someone else). */
+export function notFound(what: string): ConnectError {
+  return new ConnectError(`${what} not found`, Code.NotFound);
+}
