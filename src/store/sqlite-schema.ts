@@ -1,0 +1,68 @@
+/**
+ * The SQLite schema as an ordered list of migrations. `PRAGMA user_version` holds how many have been applied;
+ * a new schema change is a new entry at the end — never edit an entry that has shipped.
+ */
+import type { DatabaseSync } from "node:sqlite";
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: users, hashed tokens, tasks.
+  `
+  CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL
+  );
+  -- Only SHA-256(token) is stored; a token is shown once, when created.
+  CREATE TABLE tokens (
+    hash          BLOB PRIMARY KEY CHECK (length(hash) = 32),
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- AUTOINCREMENT (not just INTEGER PRIMARY KEY): ids are never reused, even after the highest one is deleted.
+  -- Due dates are two integers so they round-trip exactly (seconds beyond 2038, nanos to 999999999).
+  CREATE TABLE tasks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    description TEXT NOT NULL,
+    done        INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+    due_seconds INTEGER,
+    due_nanos   INTEGER CHECK (due_nanos BETWEEN 0 AND 999999999),
+    CHECK ((due_seconds IS NULL) = (due_nanos IS NULL))
+  );
+  -- Keyset pages of one user's tasks in id order, and ownership checks by (user, id).
+  CREATE INDEX tasks_by_user ON tasks(user_id, id);
+  `,
+];
+
+/**
+ * Brings the database to the latest schema, one migration per transaction. Refuses a database written by a
+ * newer cancelkit (user_version beyond what this code knows), rather than guessing.
+ */
+export function migrate(db: DatabaseSync): void {
+  const current = Number(readUserVersion(db));
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `database schema version ${current} is newer than this cancelkit supports (${MIGRATIONS.length})`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    // IMMEDIATE takes the write lock first, so two processes opening a fresh data dir cannot both migrate.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      if (Number(readUserVersion(db)) === version) {
+        db.exec(MIGRATIONS[version] ?? "");
+        db.exec(`PRAGMA user_version = ${version + 1}`);
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+}
+
+export function readUserVersion(db: DatabaseSync): number | bigint {
+  const row = db.prepare("PRAGMA user_version").get();
+  const version = row?.user_version;
+  return typeof version === "number" || typeof version === "bigint" ? version : 0;
+}
