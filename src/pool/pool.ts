@@ -1,0 +1,289 @@
+/**
+ * SearchPool: runs HashFinder searches in worker threads, in parallel and fairly, with cooperative cancellation
+ * through shared memory. The main thread only dispatches slices and commits results; it never hashes.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { shuttingDown } from "../errors.ts";
+import { searchFailed } from "./errors.ts";
+import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
+import { Scheduler, type SearchRequest, type Slice } from "./scheduler.ts";
+import type { SearchRun } from "./search-run.ts";
+import { createSharedState, executingCount, stopFlagIndex, waitUntilExecuting } from "./shared-state.ts";
+
+export type { SearchQuery } from "../search/kernel.ts";
+export type { Hit } from "../search/reference.ts";
+export type { SearchRequest } from "./scheduler.ts";
+export type { SearchRun } from "./search-run.ts";
+
+export interface SearchPoolOptions {
+  /** Worker threads. Default: `os.availableParallelism()`. */
+  workers?: number;
+  /** Searches sharing the workers round-robin at once. Default: `workers * 4`. */
+  maxRunning?: number;
+  /** Searches waiting for a running place; one more is refused at once with `serverFull(maxQueued)`. */
+  maxQueued: number;
+  /**
+   * Running + queued searches per client key; one more is refused at once with `clientOverShare(maxPerClient)`.
+   * 0 = unlimited.
+   */
+  maxPerClient: number;
+  /**
+   * Candidates per slice. Default: tuned from the measured kernel speed so that a slice takes about 4 ms
+   * (see slice-sizer.ts). Cancellation latency does not depend on it (the kernel checks its stop flag every
+   * STOP_CHECK_INTERVAL candidates).
+   */
+  sliceSize?: number;
+  /**
+   * Back-pressure: a search whose committed-but-unread hits (plus those of its completed, not yet committed
+   * slices) reach this many gets no new slice until its consumer reads. Slices already in flight still complete,
+   * so the buffer can exceed it by their hits. Default 256.
+   */
+  maxBufferedHits?: number;
+  /** Slices queued per worker; 2 hides the message round trip between slices. Default 2. */
+  slicesPerWorker?: number;
+  /** Worker entry module. Default `./worker.ts`; tests substitute a fixture that wraps it. */
+  workerUrl?: URL;
+}
+
+interface PoolWorker {
+  readonly thread: Worker;
+  /** Slices posted to this worker whose result has not come back, by task id. */
+  readonly inFlight: Map<number, Slice>;
+  lastError: unknown;
+}
+
+/** A worker that dies before finishing this many slices in a row stops being replaced: the pool is broken. */
+const MAX_CRASH_STREAK = 5;
+
+export class SearchPool {
+  readonly #state: Int32Array;
+  readonly #scheduler: Scheduler;
+  readonly #workers: PoolWorker[] = [];
+  readonly #workerUrl: URL;
+  readonly #slicesPerWorker: number;
+  #idleWaiters: Array<() => void> = [];
+  #nextTask = 1;
+  #inFlight = 0;
+  #slicesStarted = 0;
+  #crashStreak = 0;
+  #pumping = false;
+  /** Set by close(), or when workers keep crashing: new searches are refused with it. */
+  #closedReason: { reason: unknown } | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SearchPoolOptions) {
+    const workers = options.workers ?? availableParallelism();
+    const maxRunning = options.maxRunning ?? workers * 4;
+    const slicesPerWorker = options.slicesPerWorker ?? 2;
+    requireInteger("workers", workers, 1);
+    requireInteger("maxRunning", maxRunning, 1);
+    requireInteger("maxQueued", options.maxQueued, 0);
+    requireInteger("maxPerClient", options.maxPerClient, 0);
+    requireInteger("slicesPerWorker", slicesPerWorker, 1);
+    if (options.sliceSize !== undefined) requireInteger("sliceSize", options.sliceSize, 1);
+    const maxBufferedHits = options.maxBufferedHits ?? 256;
+    requireInteger("maxBufferedHits", maxBufferedHits, 1);
+
+    // Ended searches keep their slot until their in-flight slices return; there are at most as many of those
+    // as slices in flight, so this many slots never run out.
+    const stopSlots = maxRunning + workers * slicesPerWorker;
+    this.#state = createSharedState(stopSlots);
+    this.#slicesPerWorker = slicesPerWorker;
+    this.#workerUrl = options.workerUrl ?? new URL("./worker.ts", import.meta.url);
+    this.#scheduler = new Scheduler(
+      this.#state,
+      stopSlots,
+      {
+        maxRunning,
+        maxQueued: options.maxQueued,
+        maxPerClient: options.maxPerClient,
+        maxBufferedHits,
+        maxAheadSlices: 2 * workers * slicesPerWorker,
+        sliceSize: options.sliceSize,
+      },
+      () => this.#pump(),
+    );
+    for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn());
+  }
+
+  /**
+   * Starts (or queues) a search. Iterating yields hits in candidate order (distance ≤ max(ideal, interesting))
+   * and ends after the ideal hit.
+   *
+   * - Over the limits: throws `serverFull(maxQueued)` / `clientOverShare(maxPerClient)` (RESOURCE_EXHAUSTED)
+   *   synchronously; nothing starts. After close(): throws close's reason.
+   * - `signal` already aborted: throws `signal.reason` synchronously; nothing starts.
+   * - Budget reached without an ideal hit: the iterator yields the hits before it, then throws
+   *   `budgetExhausted(budget)`. No candidate at index ≥ budget is examined.
+   * - `signal` aborts: a queued search is removed and never runs; a running one has its stop flag raised (its
+   *   in-flight slices stop within the kernel's check interval, workers stay alive); the next read throws
+   *   `signal.reason`, buffered hits are dropped.
+   * - `return()` on the iterator stops the search the same way.
+   * - A kernel exception or a crashed worker: the iterator throws an INTERNAL ConnectError (cause attached).
+   *
+   * The search holds its running/queued place until it ends; the caller must iterate it to the end, call
+   * `return()` (for-await does on break/throw), or abort the signal. Every listener added to `signal` is removed
+   * when the search ends.
+   */
+  search(signal: AbortSignal, request: SearchRequest): SearchRun {
+    if (this.#closedReason !== undefined) throw this.#closedReason.reason;
+    return this.#scheduler.submit(signal, request);
+  }
+
+  /** Observability for tests and logs. `busyWorkers` counts workers holding at least one slice. */
+  stats(): { workers: number; busyWorkers: number; running: number; queued: number; slicesStarted: number } {
+    let busyWorkers = 0;
+    for (const worker of this.#workers) if (worker.inFlight.size > 0) busyWorkers++;
+    return {
+      workers: this.#workers.length,
+      busyWorkers,
+      running: this.#scheduler.running,
+      queued: this.#scheduler.queued,
+      slicesStarted: this.#slicesStarted,
+    };
+  }
+
+  /** Workers inside the kernel right now (read from shared memory; excludes slices waiting in a worker). */
+  executing(): number {
+    return executingCount(this.#state);
+  }
+
+  /** Resolves when no worker is executing or holding a slice (immediately if idle now). */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves once some worker is inside the kernel (proof for tests that a slice really runs); rejects with
+   * `signal.reason` if it aborts first.
+   */
+  whenExecuting(signal: AbortSignal): Promise<void> {
+    return waitUntilExecuting(signal, this.#state);
+  }
+
+  /**
+   * Ends every running and queued search (their iterators throw `reason`, default `shuttingDown()`), then
+   * terminates the threads. Later `search()` calls throw `reason`. Idempotent.
+   */
+  close(reason: unknown = shuttingDown()): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closedReason ??= { reason };
+    this.#scheduler.endAll(reason);
+    const threads = this.#workers.map((worker) => worker.thread);
+    this.#closing = Promise.all(threads.map((thread) => thread.terminate())).then(() => {
+      for (const worker of this.#workers) worker.inFlight.clear();
+      this.#inFlight = 0;
+      this.#settleIdle();
+    });
+    return this.#closing;
+  }
+
+  #spawn(): PoolWorker {
+    const init: WorkerInit = { state: this.#state };
+    const thread = new Worker(this.#workerUrl, { workerData: init });
+    const worker: PoolWorker = { thread, inFlight: new Map(), lastError: undefined };
+    thread.on("message", (reply: SliceReply) => this.#onReply(worker, reply));
+    thread.on("error", (error) => {
+      worker.lastError = error;
+    });
+    thread.on("messageerror", (error) => {
+      worker.lastError = error;
+    });
+    thread.on("exit", (code) => this.#onExit(worker, code));
+    return worker;
+  }
+
+  /** Hands out slices while some worker has room and some search can progress. */
+  #pump(): void {
+    if (this.#pumping || this.#closing !== undefined) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const worker = this.#leastLoadedWorker();
+        if (worker === undefined) return;
+        const slice = this.#scheduler.takeSlice();
+        if (slice === undefined) return;
+        const task: SliceTask = {
+          task: this.#nextTask++,
+          search: slice.search.id,
+          query: slice.search.query,
+          start: slice.start,
+          end: slice.end,
+          stopIndex: stopFlagIndex(slice.search.slot),
+        };
+        worker.inFlight.set(task.task, slice);
+        this.#inFlight++;
+        this.#slicesStarted++;
+        worker.thread.postMessage(task);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** An idle worker first, so that a lone search spreads over every thread. */
+  #leastLoadedWorker(): PoolWorker | undefined {
+    let best: PoolWorker | undefined;
+    for (const worker of this.#workers) {
+      if (worker.inFlight.size >= this.#slicesPerWorker) continue;
+      if (best === undefined || worker.inFlight.size < best.inFlight.size) best = worker;
+    }
+    return best;
+  }
+
+  #onReply(worker: PoolWorker, reply: SliceReply): void {
+    const slice = worker.inFlight.get(reply.task);
+    if (slice === undefined) return;
+    worker.inFlight.delete(reply.task);
+    this.#inFlight--;
+    if ("error" in reply) {
+      this.#scheduler.sliceFailed(slice, reply.error);
+    } else {
+      this.#crashStreak = 0;
+      this.#scheduler.sliceDone(slice, reply);
+    }
+    this.#pump();
+    this.#settleIdle();
+  }
+
+  /** A worker that exits on its own has crashed: fail its slices' searches, replace it, keep going. */
+  #onExit(worker: PoolWorker, code: number): void {
+    if (this.#closing !== undefined) return;
+    const index = this.#workers.indexOf(worker);
+    if (index < 0) return;
+    const cause = new Error(`search worker exited with code ${code}`, { cause: worker.lastError });
+    const lost = [...worker.inFlight.values()];
+    worker.inFlight.clear();
+    this.#inFlight -= lost.length;
+    this.#crashStreak++;
+    if (this.#crashStreak >= MAX_CRASH_STREAK) {
+      this.#workers.splice(index, 1);
+    } else {
+      this.#workers[index] = this.#spawn();
+    }
+    for (const slice of lost) this.#scheduler.sliceFailed(slice, cause);
+    if (this.#workers.length === 0) {
+      // Nothing can run any more: fail fast rather than leave searches waiting forever.
+      const failure = searchFailed(cause);
+      this.#closedReason ??= { reason: failure };
+      this.#scheduler.endAll(failure);
+    }
+    this.#pump();
+    this.#settleIdle();
+  }
+
+  #settleIdle(): void {
+    if (this.#inFlight !== 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function requireInteger(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`SearchPoolOptions.${name} must be an integer ≥ ${min}, got ${value}`);
+  }
+}

@@ -1,0 +1,34 @@
+/** Messages between the pool (main thread) and its worker threads. Structured-cloned by postMessage. */
+import type { SearchQuery } from "../search/kernel.ts";
+
+/** What the worker receives once, through `workerData`. */
+export interface WorkerInit {
+  /** The shared state of shared-state.ts (stop flags, executing count). */
+  state: Int32Array;
+}
+
+/** Main → worker: scan candidates [start, end) of one search. */
+export interface SliceTask {
+  /** Pool-wide id of this slice; echoed in the result. */
+  task: number;
+  /** Pool-wide id of the search: the worker caches one kernel per search. */
+  search: number;
+  query: SearchQuery;
+  start: number;
+  end: number;
+  /** Index of the search's stop flag in the shared Int32Array (already offset, as the kernel expects). */
+  stopIndex: number;
+}
+
+/** Worker → main: the outcome of one slice. */
+export type SliceReply =
+  | {
+      task: number;
+      /** Hits flattened as [index0, distance0, index1, distance1, …] (cheaper to clone than objects). */
+      hits: number[];
+      scanned: number;
+      stopped: boolean;
+      /** Wall-clock milliseconds spent in the kernel, for slice-size tuning. */
+      elapsedMs: number;
+    }
+  | { task: number; error: unknown };

@@ -1,0 +1,56 @@
+/**
+ * Worker thread entry: runs slice tasks with the search kernel, one at a time, in the order received, and posts
+ * each result back. Stops a slice early when its search's stop flag is raised (read by the kernel), never by
+ * being terminated. A kernel exception is reported as that slice's error; the thread stays alive.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { createKernel, type Kernel } from "../search/kernel.ts";
+import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
+import { enterKernel, leaveKernel } from "./shared-state.ts";
+
+/** Kernels kept per search: enough for every search a worker can interleave, small enough to forget old ones. */
+const KERNEL_CACHE_SIZE = 256;
+
+const port = parentPort;
+if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
+const { state } = workerData as WorkerInit;
+const kernels = new Map<number, Kernel>();
+
+function kernelFor(task: SliceTask): Kernel {
+  let kernel = kernels.get(task.search);
+  if (kernel === undefined) {
+    kernel = createKernel(task.query);
+    kernels.set(task.search, kernel);
+    // Map iteration order is insertion order: the first key is the oldest search.
+    if (kernels.size > KERNEL_CACHE_SIZE) kernels.delete(kernels.keys().next().value as number);
+  }
+  return kernel;
+}
+
+function runSlice(task: SliceTask): SliceReply {
+  try {
+    const kernel = kernelFor(task);
+    enterKernel(state);
+    const began = performance.now();
+    try {
+      const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex);
+      const hits: number[] = [];
+      for (const hit of result.hits) hits.push(hit.index, hit.distance);
+      return {
+        task: task.task,
+        hits,
+        scanned: result.scanned,
+        stopped: result.stopped,
+        elapsedMs: performance.now() - began,
+      };
+    } finally {
+      leaveKernel(state);
+    }
+  } catch (error) {
+    return { task: task.task, error };
+  }
+}
+
+port.on("message", (task: SliceTask) => {
+  port.postMessage(runSlice(task));
+});
