@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ensureLocalUser, readTokenFile } from "../../src/store/bootstrap.ts";
+import { openSqliteStore } from "../../src/store/sqlite.ts";
+import { never, tempDir } from "./helpers.ts";
+
+test("first start creates user 'local' and writes its token 0600; later starts leave it alone", async () => {
+  const dir = await tempDir();
+  const lines: string[] = [];
+  const log = (message: string, fields: Record<string, unknown>) =>
+    lines.push(`${message} ${JSON.stringify(fields)}`);
+
+  const store = await openSqliteStore(dir);
+  const path = await ensureLocalUser(never, store, dir, log);
+  assert.equal(path, join(dir, "token"));
+  assert.equal((await stat(path)).mode & 0o777, 0o600);
+  const token = await readTokenFile(path);
+  const userId = await store.userForToken(never, token);
+  assert.notEqual(userId, undefined);
+  assert.equal(lines.length, 1);
+  assert.ok(!lines[0]!.includes(token), "the log never shows the token");
+  await store.close();
+
+  const again = await openSqliteStore(dir);
+  assert.equal(await ensureLocalUser(never, again, dir, log), path);
+  assert.equal(await again.countUsers(never), 1);
+  assert.equal(await readTokenFile(path), token, "the token file is not rewritten");
+  assert.equal(lines.length, 1, "nothing logged when a user already exists");
+  await again.close();
+});

@@ -1,0 +1,148 @@
+/** What only the SQLite store promises: the file, its schema, hashed tokens, reopen and kill -9 durability. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { DatabaseSync } from "node:sqlite";
+import { describe, test } from "node:test";
+import { DB_FILE_NAME, openSqliteStore } from "../../src/store/sqlite.ts";
+import { MIGRATIONS } from "../../src/store/sqlite-schema.ts";
+import { collect, FAR_DUE, never, tempDir } from "./helpers.ts";
+
+describe("sqlite store", () => {
+  test("creates <dataDir>/cancelkit.db in WAL mode at the latest schema version", async () => {
+    const dir = await tempDir();
+    const store = await openSqliteStore(join(dir, "nested", "data"));
+    await store.close();
+    const db = new DatabaseSync(join(dir, "nested", "data", DB_FILE_NAME));
+    try {
+      assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
+      assert.equal(db.prepare("PRAGMA user_version").get()?.user_version, MIGRATIONS.length);
+    } finally {
+      db.close();
+    }
+  });
+
+  test("reopening keeps the data and does not migrate again; a newer schema is refused", async () => {
+    const dir = await tempDir();
+    const first = await openSqliteStore(dir);
+    const { userId } = await first.createUser(never, "alice");
+    await first.addTask(never, userId, "kept", FAR_DUE);
+    await first.close();
+    const second = await openSqliteStore(dir);
+    assert.deepEqual(
+      (await collect(second.listTasks(never, userId))).map((t) => t.description),
+      ["kept"],
+    );
+    await second.close();
+
+    const db = new DatabaseSync(join(dir, DB_FILE_NAME));
+    db.exec(`PRAGMA user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    await assert.rejects(openSqliteStore(dir), /newer than this cancelkit supports/);
+  });
+
+  test("ids are never reused across a reopen, even after deleting the highest", async () => {
+    const dir = await tempDir();
+    const first = await openSqliteStore(dir);
+    const { userId } = await first.createUser(never, "alice");
+    await first.addTask(never, userId, "a", FAR_DUE);
+    const highest = await first.addTask(never, userId, "b", FAR_DUE);
+    await first.deleteTask(never, userId, highest);
+    await first.close();
+    const second = await openSqliteStore(dir);
+    const next = await second.addTask(never, userId, "c", FAR_DUE);
+    assert.ok(next > highest, `id ${next} must be above the deleted ${highest}`);
+    await second.close();
+  });
+
+  test("tokens are never stored in clear: not in the database, its WAL, or after checkpoint", async () => {
+    const dir = await tempDir();
+    const store = await openSqliteStore(dir);
+    const tokens: string[] = [];
+    for (const name of ["alice", "bob", "carol"]) tokens.push((await store.createUser(never, name)).token);
+    const assertAbsent = async (when: string) => {
+      const files = (await readdir(dir)).filter((f) => f.startsWith(DB_FILE_NAME));
+      assert.ok(files.length > 0);
+      for (const file of files) {
+        const bytes = await readFile(join(dir, file));
+        for (const token of tokens) {
+          assert.equal(bytes.indexOf(token), -1, `${when}: token text found in ${file}`);
+          assert.equal(
+            bytes.indexOf(Buffer.from(token, "base64url")),
+            -1,
+            `${when}: token bytes found in ${file}`,
+          );
+        }
+      }
+    };
+    await assertAbsent("while open (WAL)");
+    await store.close();
+    await assertAbsent("after close (checkpointed)");
+    // The tokens still work after a reopen, so what is stored is enough to authenticate.
+    const reopened = await openSqliteStore(dir);
+    assert.equal(await reopened.userForToken(never, tokens[1]!), 2n);
+    await reopened.close();
+  });
+
+  test("a write aborted while waiting for its group commit never runs", async () => {
+    const store = await openSqliteStore(await tempDir());
+    const { userId } = await store.createUser(never, "alice");
+    const controller = new AbortController();
+    const reason = new Error("cancelled while queued");
+    const kept = store.addTask(never, userId, "kept", FAR_DUE);
+    const dropped = store.addTask(controller.signal, userId, "dropped", FAR_DUE);
+    controller.abort(reason); // same tick: the batch has not run yet
+    await assert.rejects(dropped, (error) => error === reason);
+    await kept;
+    assert.deepEqual(
+      (await collect(store.listTasks(never, userId))).map((t) => t.description),
+      ["kept"],
+    );
+    await store.close();
+  });
+
+  test("close commits writes still queued", async () => {
+    const dir = await tempDir();
+    const store = await openSqliteStore(dir);
+    const { userId } = await store.createUser(never, "alice");
+    const added = store.addTask(never, userId, "queued at close", FAR_DUE);
+    await store.close();
+    const id = await added;
+    const reopened = await openSqliteStore(dir);
+    assert.deepEqual(
+      (await collect(reopened.listTasks(never, userId))).map((t) => t.id),
+      [id],
+    );
+    await reopened.close();
+  });
+
+  test("acknowledged adds survive kill -9 of the process", { timeout: 30_000 }, async () => {
+    const dir = await tempDir();
+    const fixture = new URL("./fixtures/add-until-killed.ts", import.meta.url).pathname;
+    const child = spawn(process.execPath, [fixture, dir], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once("exit", (_code, signal) => resolve(signal)),
+    );
+    const acked: bigint[] = [];
+    let userId: bigint | undefined;
+    try {
+      for await (const line of createInterface({ input: child.stdout })) {
+        const [word, value] = line.split(" ");
+        if (word === "user") userId = BigInt(value!);
+        if (word === "acked") acked.push(BigInt(value!));
+        if (acked.length === 200) child.kill("SIGKILL"); // mid-stream: the child is still adding
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
+    assert.equal(await exited, "SIGKILL");
+    assert.ok(userId !== undefined && acked.length >= 200);
+    const store = await openSqliteStore(dir);
+    const stored = new Set((await collect(store.listTasks(never, userId))).map((t) => t.id));
+    const lost = acked.filter((id) => !stored.has(id));
+    assert.deepEqual(lost, [], `${lost.length} of ${acked.length} acknowledged adds lost`);
+    await store.close();
+  });
+});
