@@ -302,7 +302,6 @@ for (const kind of storeKinds) {
     test("finished calls leave no listener on a long-lived signal", async () => {
       const { store, alice } = await setup();
       const longLived = new AbortController().signal;
-      const [a] = await addMany(store, alice, 1);
       for (let n = 0; n < 20; n++) {
         const id = await store.addTask(longLived, alice, `t${n}`, FAR_DUE);
         await store.updateTasks(longLived, alice, [{ id, done: true }]);
@@ -313,7 +312,6 @@ for (const kind of storeKinds) {
       await collect(store.listTasks(longLived, alice, { pageSize: 1 }));
       await store.userForToken(longLived, "nope");
       assert.equal(getEventListeners(longLived, "abort").length, 0);
-      assert.ok(a !== undefined);
       await store.close();
     });
 
