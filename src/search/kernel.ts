@@ -1,15 +1,21 @@
 /**
- * The search kernel: scans one slice of candidate order inside a worker thread, checking a shared stop flag
- * every few thousand candidates so that a cancel reaches it within well under a millisecond.
+ * The search kernel: scans one slice of candidate order inside a worker thread, reading a shared stop flag between
+ * runs of at most STOP_CHECK_INTERVAL candidates so that a cancel reaches it within well under a millisecond.
  *
- * This is the simple version (node:crypto + the plain distance); it is the contract the fast kernel keeps.
+ * Answers equal `searchPlain` (reference.ts) exactly. The slice is cut into *runs* — candidates that differ only in
+ * their last byte — and each run goes to a RunScanner: scan.wasm (SIMD128, four candidates per step) by default,
+ * or the JavaScript engine. A scanner only says which candidate is the next within the report distance; the exact
+ * distance of each hit is recomputed here from its digest, and a disagreement throws (it would be a kernel bug).
  */
-import { hash } from "node:crypto";
-import { candidateAt } from "./candidates.ts";
-import { type Hit, substringDistance } from "./reference.ts";
+import { BYTE_VALUES, candidateAt, lengthAt } from "./candidates.ts";
+import { createJsScanner, sha1Block } from "./js-scanner.ts";
+import type { Hit } from "./reference.ts";
+import { blockWords, MAX_BLOCK_LENGTH, type RunScanner } from "./run-scanner.ts";
+import { compileTarget, digestValues, HASHED_LENGTH, valuesDistance } from "./target.ts";
+import { createWasmScanner } from "./wasm-scanner.ts";
 
-/** Candidates scanned between two reads of the stop flag. */
-export const STOP_CHECK_INTERVAL = 4096;
+/** Most candidates scanned between two reads of the stop flag (one run: every value of the last byte). */
+export const STOP_CHECK_INTERVAL = BYTE_VALUES;
 
 /** What a search looks for; `interesting` < 0 means only ideal hits are reported (Find). */
 export interface SearchQuery {
@@ -30,26 +36,77 @@ export interface SliceResult {
 export interface Kernel {
   /**
    * Scans candidates [start, end). Stops early after the first ideal hit, or when `Atomics.load(stop, slot)` is
-   * non-zero (read every STOP_CHECK_INTERVAL candidates).
+   * non-zero (read before the first candidate and then at least every STOP_CHECK_INTERVAL candidates).
    */
   scanSlice(start: number, end: number, stop: Int32Array, slot: number): SliceResult;
 }
 
-export function createKernel(query: SearchQuery): Kernel {
+/** Which inner loop hashes: "wasm" (default) or "js" (for comparison and as a fallback). */
+export type KernelEngine = "wasm" | "js";
+
+/**
+ * Prepares a kernel for one query (per-query tables; the WebAssembly module is compiled once per thread).
+ * Throws RangeError, as the oracle does, when the lower-cased target is longer than 28 characters.
+ */
+export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"): Kernel {
+  const target = compileTarget(query.target);
+  const ideal = query.ideal;
   const report = Math.max(query.ideal, query.interesting);
+  // With a negative report nothing can be a hit: the scan is only bookkeeping.
+  const scanner: RunScanner | undefined =
+    report < 0
+      ? undefined
+      : engine === "wasm"
+        ? createWasmScanner(target, report)
+        : createJsScanner(target, report);
+  const values = new Int32Array(HASHED_LENGTH);
+  const exactDistance = (digest: Int32Array): number => {
+    digestValues(digest, values);
+    return valuesDistance(target, values);
+  };
+  const emptyDigest = new Int32Array(5);
+
   return {
     scanSlice(start, end, stop, slot) {
       const hits: Hit[] = [];
-      for (let index = start; index < end; index++) {
-        // Relaxed read is enough: the flag only ever goes 0 → 1, and a late read costs at most one interval.
-        if ((index - start) % STOP_CHECK_INTERVAL === 0 && Atomics.load(stop, slot) !== 0) {
-          return { hits, scanned: index - start, stopped: true };
+      if (end <= start) return { hits, scanned: 0, stopped: false };
+      let index = start;
+      while (index < end) {
+        // Relaxed read is enough: the flag only ever goes 0 → 1, and a late read costs at most one run.
+        if (Atomics.load(stop, slot) !== 0) return { hits, scanned: index - start, stopped: true };
+        if (scanner === undefined) {
+          index = Math.min(end, index + STOP_CHECK_INTERVAL);
+          continue;
         }
-        const distance = substringDistance(hash("sha1", candidateAt(index), "base64"), query.target);
-        if (distance <= report) {
-          hits.push({ index, distance });
-          if (distance <= query.ideal) return { hits, scanned: index - start + 1, stopped: false };
+        const length = lengthAt(index);
+        if (length === 0) {
+          sha1Block(0x80000000 | 0, 0, 0, emptyDigest);
+          const distance = exactDistance(emptyDigest);
+          if (distance <= report) {
+            hits.push({ index, distance });
+            if (distance <= ideal) return { hits, scanned: 1, stopped: false };
+          }
+          index++;
+          continue;
         }
+        if (length > MAX_BLOCK_LENGTH)
+          throw new RangeError(`candidate index ${index} is beyond the search space`);
+        const bytes = candidateAt(index);
+        const from = bytes[length - 1]!;
+        const count = Math.min(BYTE_VALUES - from, end - index);
+        const to = from + count;
+        const [w0, w1, varyWord, shift, w15] = blockWords(bytes, length);
+        for (let v = from; v < to; v++) {
+          v = scanner.firstHit(w0, w1, varyWord, shift, w15, v, to);
+          if (v < 0) break;
+          const hitIndex = index + (v - from);
+          const distance = exactDistance(scanner.digest);
+          if (distance > report)
+            throw new Error(`kernel engine ${engine} disagrees at candidate ${hitIndex}`);
+          hits.push({ index: hitIndex, distance });
+          if (distance <= ideal) return { hits, scanned: hitIndex - start + 1, stopped: false };
+        }
+        index += count;
       }
       return { hits, scanned: end - start, stopped: false };
     },

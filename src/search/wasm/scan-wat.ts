@@ -1,0 +1,387 @@
+/**
+ * Source of the WebAssembly engine: generates the WebAssembly text of `firstHit` (see run-scanner.ts), which hashes
+ * four consecutive candidates at once in the four i32 lanes of SIMD128 vectors and measures their distance without
+ * leaving the lanes. build.ts assembles this text into scan.wasm.
+ *
+ * Why generated: the 80 SHA-1 rounds are unrolled, and the message schedule is folded at generation time — W2–W14
+ * are zero for every candidate (see run-scanner.ts), so most schedule words need fewer XORs or none.
+ *
+ * Distance, bit-parallel over windows: the 27 six-bit digest values are transposed into six bit planes X_b (bit
+ * 31 − j of X_b = bit b of value j). For a target position i, the hash positions holding a matching value are
+ * AND_b (X_b XOR S_b) for each allowed value (S_b = 0 or ~0, from the tables), or-ed, masked; shifted left by i,
+ * bit 31 − s says "window s matches at position i". Counters of mismatches per window are kept bit-sliced as
+ * levels L_k = "at least k mismatches", k = 1..K with K = report + 1; a window is within the report while L_K is
+ * clear. The scan of target positions stops as soon as no window of any lane is alive.
+ *
+ * Memory layout (one page), shared with wasm-scanner.ts:
+ *   0..19      digest words h0..h4 of the hit returned
+ *   64..159    scratch: the five digest vectors and the lane hit mask of the hitting vector
+ *   1024..     per target position i, at 1024 + 224·i: S_0..S_5 of its first value, S_0..S_5 of its second value,
+ *              the mask of digest positions it may match, the extra bit for the final '=' (14 splat vectors)
+ *   8192..     levels L_k at 8192 + 16·k
+ */
+
+export const POSITION_TABLE_OFFSET = 1024;
+export const POSITION_TABLE_STRIDE = 224;
+export const LEVELS_OFFSET = 8192;
+
+const IV = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+const ROUND_CONSTANTS = [0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6];
+
+function hex(value: number): string {
+  return `0x${(value >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+function splat(value: number): string {
+  const lane = hex(value);
+  return `v128.const i32x4 ${lane} ${lane} ${lane} ${lane}`;
+}
+
+function rotl(local: string, n: number): string[] {
+  return [
+    `local.get ${local}`,
+    `i32.const ${n}`,
+    "i32x4.shl",
+    `local.get ${local}`,
+    `i32.const ${32 - n}`,
+    "i32x4.shr_u",
+    "v128.or",
+  ];
+}
+
+/** The 80 unrolled rounds; leaves the final digest h0..h4 (IV added) in locals $h0..$h4. */
+function sha1Rounds(): string[] {
+  const code: string[] = [];
+  // Which schedule words are known to be zero for every candidate.
+  const nonZero: boolean[] = [];
+  for (let t = 0; t < 16; t++) nonZero.push(t === 0 || t === 1 || t === 15);
+  const word = (t: number): string => `$m${t}`;
+  // Schedule word t, computed just before round t uses it.
+  const scheduleWord = (t: number): string[] => {
+    const terms = [t - 3, t - 8, t - 14, t - 16].filter((s) => nonZero[s]);
+    nonZero.push(terms.length > 0);
+    if (terms.length === 0) return [];
+    const step = [`local.get ${word(terms[0]!)}`];
+    for (const s of terms.slice(1)) step.push(`local.get ${word(s)}`, "v128.xor");
+    step.push(`local.tee ${word(t)}`, "i32.const 1", "i32x4.shl");
+    step.push(`local.get ${word(t)}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set ${word(t)}`);
+    return step;
+  };
+  const names = ["$a", "$b", "$c", "$d", "$e"];
+  for (let i = 0; i < 5; i++) code.push(splat(IV[i]!), `local.set ${names[i]}`);
+  let [a, b, c, d, e] = names as [string, string, string, string, string];
+  for (let t = 0; t < 80; t++) {
+    const stage = Math.floor(t / 20);
+    if (t >= 16) code.push(...scheduleWord(t));
+    code.push(`local.get ${e}`, ...rotl(a, 5), "i32x4.add");
+    if (stage === 0) code.push(`local.get ${c}`, `local.get ${d}`, `local.get ${b}`, "v128.bitselect");
+    else if (stage === 2)
+      code.push(
+        `local.get ${c}`,
+        `local.get ${b}`,
+        `local.get ${b}`,
+        `local.get ${d}`,
+        "v128.xor",
+        "v128.bitselect",
+      );
+    else code.push(`local.get ${b}`, `local.get ${c}`, "v128.xor", `local.get ${d}`, "v128.xor");
+    code.push("i32x4.add", splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
+    if (nonZero[t]) code.push(`local.get ${word(t)}`, "i32x4.add");
+    code.push(`local.set ${e}`);
+    code.push(...rotl(b, 30), `local.set ${b}`);
+    [a, b, c, d, e] = [e, a, b, c, d];
+  }
+  [a, b, c, d, e].forEach((local, i) => {
+    code.push(`local.get ${local}`, splat(IV[i]!), "i32x4.add", `local.set $h${i}`);
+  });
+  return code;
+}
+
+/** Six bit planes $x0..$x5 of the 27 digest values (value j at bit 31 − j). */
+function bitPlanes(): string[] {
+  const code: string[] = [];
+  // $r0..$r5: 30-bit groups of five values each, value 5r at the top.
+  const repack: Array<[number, number, number]> = [
+    [0, -1, 0],
+    [0, 1, 30],
+    [1, 2, 28],
+    [2, 3, 26],
+    [3, 4, 24],
+    [4, -1, 22],
+  ];
+  repack.forEach(([first, second, shift], r) => {
+    code.push(`local.get $h${first}`);
+    if (shift > 0) code.push(`i32.const ${shift}`, "i32x4.shl");
+    if (second >= 0) code.push(`local.get $h${second}`, `i32.const ${32 - shift}`, "i32x4.shr_u", "v128.or");
+    code.push("i32.const 2", "i32x4.shr_u", `local.set $r${r}`);
+  });
+  // Bit b of the five values of a group, gathered by one multiply into bits 20..24 (no carries: the partial
+  // products land on distinct bits), then moved to bits 31 − j.
+  for (let b = 0; b < 6; b++) {
+    for (let r = 0; r < 6; r++) {
+      code.push(`local.get $r${r}`);
+      if (b > 0) code.push(`i32.const ${b}`, "i32x4.shr_u");
+      code.push(splat(0x01041041), "v128.and", splat(0x00108421), "i32x4.mul", splat(0x01f00000), "v128.and");
+      const move = 7 - 5 * r;
+      if (move > 0) code.push(`i32.const ${move}`, "i32x4.shl");
+      else code.push(`i32.const ${-move}`, "i32x4.shr_u");
+      if (r > 0) code.push("v128.or");
+    }
+    code.push(`local.set $x${b}`);
+  }
+  return code;
+}
+
+/** For the target position at $p: the mask of hash positions that match it, shifted left by $i (on the stack). */
+function positionMatches(): string[] {
+  const code: string[] = [];
+  for (const valueOffset of [0, 96]) {
+    for (let b = 0; b < 6; b++) {
+      code.push(`local.get $x${b}`, "local.get $p", `v128.load offset=${valueOffset + 16 * b}`, "v128.xor");
+      if (b > 0) code.push("v128.and");
+    }
+  }
+  code.push("v128.or", "local.get $p", "v128.load offset=192", "v128.and");
+  code.push("local.get $p", "v128.load offset=208", "v128.or", "local.get $i", "i32x4.shl");
+  return code;
+}
+
+function distance(): string[] {
+  const level = (k: string, offset = 0): string[] => [
+    `local.get ${k}`,
+    "i32.const 4",
+    "i32.shl",
+    `v128.load offset=${LEVELS_OFFSET + offset}`,
+  ];
+  return [
+    "local.get $levels",
+    "i32.eqz",
+    "if",
+    // report ≥ target length: every candidate is within it.
+    "v128.const i32x4 -1 -1 -1 -1",
+    "local.set $alive",
+    "else",
+    ...bitPlanes(),
+    "i32.const 1",
+    "local.set $k",
+    "loop $clear",
+    "local.get $k",
+    "i32.const 4",
+    "i32.shl",
+    "v128.const i32x4 0 0 0 0",
+    `v128.store offset=${LEVELS_OFFSET}`,
+    "local.get $k",
+    "i32.const 1",
+    "i32.add",
+    "local.tee $k",
+    "local.get $levels",
+    "i32.le_u",
+    "br_if $clear",
+    "end",
+    "i32.const 0",
+    "local.set $i",
+    `i32.const ${POSITION_TABLE_OFFSET}`,
+    "local.set $p",
+    "block $positionsDone",
+    "loop $position",
+    ...positionMatches(),
+    "v128.not",
+    "local.set $miss",
+    // L_k |= L_(k-1) & miss, for k = K down to 2, then L_1 |= miss.
+    "local.get $levels",
+    "local.set $k",
+    "block $levelsDone",
+    "loop $level",
+    "local.get $k",
+    "i32.const 1",
+    "i32.le_u",
+    "br_if $levelsDone",
+    "local.get $k",
+    "i32.const 4",
+    "i32.shl",
+    ...level("$k"),
+    ...level("$k", -16),
+    "local.get $miss",
+    "v128.and",
+    "v128.or",
+    `v128.store offset=${LEVELS_OFFSET}`,
+    "local.get $k",
+    "i32.const 1",
+    "i32.sub",
+    "local.set $k",
+    "br $level",
+    "end",
+    "end",
+    "i32.const 0",
+    "i32.const 0",
+    `v128.load offset=${LEVELS_OFFSET + 16}`,
+    "local.get $miss",
+    "v128.or",
+    `v128.store offset=${LEVELS_OFFSET + 16}`,
+    // Windows still within the report; stop as soon as no lane has one.
+    "local.get $win",
+    ...level("$levels"),
+    "v128.andnot",
+    "local.tee $alive",
+    "v128.any_true",
+    "i32.eqz",
+    "br_if $positionsDone",
+    "local.get $p",
+    `i32.const ${POSITION_TABLE_STRIDE}`,
+    "i32.add",
+    "local.set $p",
+    "local.get $i",
+    "i32.const 1",
+    "i32.add",
+    "local.tee $i",
+    "local.get $m",
+    "i32.lt_u",
+    "br_if $position",
+    "end",
+    "end",
+    "end",
+  ];
+}
+
+function reportHit(): string[] {
+  const code = [
+    "local.get $alive",
+    "v128.const i32x4 0 0 0 0",
+    "i32x4.ne",
+    "local.get $vv",
+    "local.get $to",
+    "i32x4.splat",
+    "i32x4.lt_s",
+    "v128.and",
+    "local.tee $hit",
+    "v128.any_true",
+    "if",
+  ];
+  for (let w = 0; w < 5; w++)
+    code.push("i32.const 0", `local.get $h${w}`, `v128.store offset=${64 + 16 * w}`);
+  code.push("i32.const 0", "local.get $hit", "v128.store offset=144");
+  code.push(
+    "i32.const 0",
+    "local.set $lane",
+    "loop $find",
+    "local.get $lane",
+    "i32.const 2",
+    "i32.shl",
+    "i32.load offset=144",
+    "i32.eqz",
+    "if",
+    "local.get $lane",
+    "i32.const 1",
+    "i32.add",
+    "local.set $lane",
+    "br $find",
+    "end",
+    "end",
+  );
+  for (let w = 0; w < 5; w++) {
+    code.push(
+      `i32.const ${4 * w}`,
+      "local.get $lane",
+      "i32.const 2",
+      "i32.shl",
+      `i32.load offset=${64 + 16 * w}`,
+    );
+    code.push("i32.store");
+  }
+  code.push("local.get $v", "local.get $lane", "i32.add", "return", "end");
+  return code;
+}
+
+/** The complete module text; deterministic, so the build is reproducible. */
+export function generateScanWat(): string {
+  const params = [
+    "$w0s",
+    "$w1s",
+    "$varyWord",
+    "$shift",
+    "$w15s",
+    "$from",
+    "$to",
+    "$m",
+    "$levels",
+    "$windows",
+  ];
+  const i32Locals = ["$v", "$i", "$k", "$p", "$lane"];
+  const vectorLocals = ["$W0", "$W1", "$sel", "$vv", "$var", "$win", "$a", "$b", "$c", "$d", "$e"];
+  for (let t = 0; t < 80; t++) vectorLocals.push(`$m${t}`);
+  for (let i = 0; i < 5; i++) vectorLocals.push(`$h${i}`);
+  for (let i = 0; i < 6; i++) vectorLocals.push(`$r${i}`, `$x${i}`);
+  vectorLocals.push("$miss", "$alive", "$hit");
+  const body = [
+    "local.get $w0s",
+    "i32x4.splat",
+    "local.set $W0",
+    "local.get $w1s",
+    "i32x4.splat",
+    "local.set $W1",
+    "local.get $w15s",
+    "i32x4.splat",
+    "local.set $m15",
+    "local.get $windows",
+    "i32x4.splat",
+    "local.set $win",
+    // $sel: all ones when the varying byte is in W0, zero when it is in W1.
+    "i32.const 0",
+    "local.get $varyWord",
+    "i32.eqz",
+    "i32.sub",
+    "i32x4.splat",
+    "local.set $sel",
+    "local.get $from",
+    "local.set $v",
+    "block $done",
+    "loop $next",
+    "local.get $v",
+    "local.get $to",
+    "i32.ge_s",
+    "br_if $done",
+    "local.get $v",
+    "i32x4.splat",
+    "v128.const i32x4 0 1 2 3",
+    "i32x4.add",
+    "local.tee $vv",
+    "local.get $shift",
+    "i32x4.shl",
+    "local.set $var",
+    "local.get $W0",
+    "local.get $var",
+    "local.get $sel",
+    "v128.and",
+    "v128.or",
+    "local.set $m0",
+    "local.get $W1",
+    "local.get $var",
+    "local.get $sel",
+    "v128.andnot",
+    "v128.or",
+    "local.set $m1",
+    ...sha1Rounds(),
+    ...distance(),
+    ...reportHit(),
+    "local.get $v",
+    "i32.const 4",
+    "i32.add",
+    "local.set $v",
+    "br $next",
+    "end",
+    "end",
+    "i32.const -1",
+  ];
+  return [
+    ";; Generated by src/search/wasm/scan-wat.ts — edit that file, then run `npm run build:wasm`.",
+    "(module",
+    '  (memory (export "memory") 1)',
+    `  (func (export "firstHit") ${params.map((p) => `(param ${p} i32)`).join(" ")} (result i32)`,
+    `    ${i32Locals.map((l) => `(local ${l} i32)`).join(" ")}`,
+    `    ${vectorLocals.map((l) => `(local ${l} v128)`).join(" ")}`,
+    ...body.map((line) => `    ${line}`),
+    "  )",
+    ")",
+    "",
+  ].join("\n");
+}
