@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { collect, find, noAbort, usePool } from "./helpers.ts";
+
+const crashingWorker = new URL("./fixtures/crashing-worker.ts", import.meta.url);
+
+test("a crashed worker fails its search with INTERNAL and is replaced", { timeout: 30_000 }, async (t) => {
+  const pool = usePool(t, { workers: 2, workerUrl: crashingWorker });
+  const { hits, error } = await collect(
+    pool.search(noAbort(), { query: find("crash", 0), budget: 0, client: "c" }),
+  );
+  assert.deepEqual(hits, []);
+  assert.ok(error instanceof ConnectError);
+  assert.equal(error.code, Code.Internal);
+  assert.equal(error.message, "[internal] internal error", "no detail reaches the client");
+  assert.match(String((error.cause as Error).message), /exited with code 70/);
+
+  await pool.whenIdle();
+  assert.equal(pool.stats().workers, 2);
+  // Both threads (the replacement included) serve the next searches.
+  const answers = await Promise.all(
+    ["aa", "doc"].map((target) =>
+      collect(pool.search(noAbort(), { query: find(target, 0), budget: 0, client: "c" })),
+    ),
+  );
+  assert.deepEqual(
+    answers.map((answer) => answer.hits),
+    [[{ index: 101, distance: 0 }], [{ index: 448, distance: 0 }]],
+  );
+});
+
+test("a kernel exception fails only its search with INTERNAL; the thread survives", {
+  timeout: 30_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1 });
+  const { error } = await collect(
+    pool.search(noAbort(), { query: find("x".repeat(29), 0), budget: 0, client: "c" }),
+  );
+  assert.ok(error instanceof ConnectError);
+  assert.equal(error.code, Code.Internal);
+  assert.ok(error.cause instanceof RangeError);
+  const { hits } = await collect(pool.search(noAbort(), { query: find("a", 0), budget: 0, client: "c" }));
+  assert.deepEqual(hits, [{ index: 0, distance: 0 }]);
+});
