@@ -9,12 +9,22 @@ export function invalidField(field: string, why: string): ConnectError {
   return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
 }
 
+/** Marks budget errors, so the log can say cause=budget without matching on the message. */
+const BUDGET = Symbol("budget exhausted");
+
 /** The search went through its per-call hash budget without an ideal answer. */
 export function budgetExhausted(budget: number): ConnectError {
   return new ConnectError(
     `search budget exhausted: maximum-hashes=${budget} candidates searched without an ideal match`,
     Code.ResourceExhausted,
+    undefined,
+    undefined,
+    BUDGET,
   );
+}
+
+export function isBudgetExhausted(error: unknown): boolean {
+  return error instanceof ConnectError && error.cause === BUDGET;
 }
 
 /** The server's queue is full: the call never started. */

@@ -1,0 +1,43 @@
+/** One exit code and one line per way a call can fail, so scripts can tell them apart. */
+import { Code, ConnectError } from "@connectrpc/connect";
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  invalidArgument: 3,
+  deadline: 4,
+  resourceExhausted: 5,
+  unreachable: 6,
+  notFound: 7,
+  unauthenticated: 8,
+  cancelled: 130,
+} as const;
+
+/** Maps an RPC error to an exit code and a one-line message for stderr. */
+export function describeFailure(error: unknown, server: string): { code: number; message: string } {
+  const e = ConnectError.from(error);
+  switch (e.code) {
+    case Code.Canceled:
+      return { code: EXIT.cancelled, message: "cancelled" };
+    case Code.DeadlineExceeded:
+      return { code: EXIT.deadline, message: `deadline exceeded: ${e.rawMessage}` };
+    case Code.InvalidArgument:
+      return { code: EXIT.invalidArgument, message: `invalid argument: ${e.rawMessage}` };
+    case Code.ResourceExhausted:
+      return { code: EXIT.resourceExhausted, message: `resource exhausted: ${e.rawMessage}` };
+    case Code.NotFound:
+      return { code: EXIT.notFound, message: `not found: ${e.rawMessage}` };
+    case Code.Unauthenticated:
+      return { code: EXIT.unauthenticated, message: `unauthenticated: ${e.rawMessage}` };
+    case Code.Unavailable:
+      return {
+        code: EXIT.unreachable,
+        message: /shutting down/.test(e.rawMessage)
+          ? `server unavailable: ${e.rawMessage}`
+          : `server unreachable at ${server}: ${e.rawMessage}`,
+      };
+    default:
+      return { code: EXIT.failed, message: `error (${Code[e.code]}): ${e.rawMessage}` };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * `cancelkit`: the server and the clients in one command. One AbortController, aborted by Ctrl-C, cancels
+ * whatever call is running; the server then sees CANCELLED and stops the work.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describeFailure, EXIT } from "./exit-codes.ts";
+import { FIND_HELP, find } from "./find.ts";
+import { serve } from "./serve.ts";
+import { UsageError } from "./usage-error.ts";
+
+const HELP = `Usage: cancelkit <command> [options]
+
+Commands:
+  serve        start the server (cancelkit serve --help)
+  find NAME    search for a hash containing NAME (cancelkit find --help)
+
+Ctrl-C cancels a running call and exits 130.
+`;
+
+type Command = (args: string[], signal: AbortSignal) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  serve: (args) => serve(args),
+  find,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(name === "help" && args[0] === "find" ? FIND_HELP : HELP);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${name}" (try: cancelkit --help)`);
+  if (name === "serve") return command(args, new AbortController().signal);
+
+  const interrupt = new AbortController();
+  process.once("SIGINT", () => interrupt.abort(new ConnectError("cancelled by Ctrl-C", Code.Canceled)));
+  return command(args, interrupt.signal);
+}
+
+try {
+  const code = await main(process.argv.slice(2));
+  process.exitCode = code;
+} catch (error) {
+  if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
+    // parseArgs reports unknown flags as TypeErrors with an ERR_PARSE_ARGS_* code.
+    process.stderr.write(`cancelkit: ${error.message}\n`);
+    process.exitCode = EXIT.usage;
+  } else {
+    const server = process.argv.find((_, i, all) => all[i - 1] === "--server") ?? "127.0.0.1:50051";
+    const { code, message } = describeFailure(error, server);
+    process.stderr.write(`${message}\n`);
+    process.exitCode = code;
+  }
+}
+// Pending HTTP/2 sessions must not keep a finished command alive; give a cancel's RST_STREAM a moment to leave.
+setTimeout(() => process.exit(), 20).unref();

@@ -1,0 +1,51 @@
+/** `cancelkit serve`: parse options, start the server, shut down gracefully on SIGTERM/SIGINT. */
+import { parseArgs } from "node:util";
+import { startServer } from "../server/create-server.ts";
+import { createLogger } from "../server/log.ts";
+import { resolveServerOptions, serverHelp } from "../server/options.ts";
+import { shutdownOnSignals } from "../server/shutdown.ts";
+import { UsageError } from "./usage-error.ts";
+
+export async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      workers: { type: "string" },
+      "maximum-hashes": { type: "string" },
+      "max-running": { type: "string" },
+      "max-queued": { type: "string" },
+      "max-per-client": { type: "string" },
+      grace: { type: "string" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(serverHelp());
+    return 0;
+  }
+  let options: ReturnType<typeof resolveServerOptions>;
+  try {
+    options = resolveServerOptions({
+      host: values.host,
+      port: values.port,
+      workers: values.workers,
+      maximumHashes: values["maximum-hashes"],
+      maxRunning: values["max-running"],
+      maxQueued: values["max-queued"],
+      maxPerClient: values["max-per-client"],
+      grace: values.grace,
+      dataDir: values["data-dir"],
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const log = createLogger();
+  const server = await startServer(options, log);
+  shutdownOnSignals(server, log);
+  // Keep running until a signal ends the process.
+  return new Promise<number>(() => {});
+}

@@ -1,0 +1,40 @@
+/**
+ * What the server knows about one call beyond Connect's HandlerContext: the peer, whether its connection has
+ * gone, and what the handler reports for the log (candidates searched, why it ended the call itself).
+ */
+import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
+
+export type Cause = "client-cancelled" | "deadline" | "disconnected" | "budget" | "shutdown" | "limits";
+
+export interface CallInfo {
+  /** "address:port" of the client's connection: the unit of --max-per-client. */
+  readonly peer: string;
+  /** True once the client's connection (TCP socket, or HTTP/2 session) is closed. */
+  connectionClosed(): boolean;
+  /** Set by handlers: candidates searched, for the log line. */
+  candidates?: number;
+  /** Set by handlers that end a call for a reason of their own (budget, limits). */
+  cause?: Cause;
+  /** Set by handlers for the log line: how many messages were streamed. */
+  messages?: number;
+}
+
+export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, { description: "cancelkit call" });
+
+/** Builds the context values for one incoming request (connectNodeAdapter's `contextValues`). */
+export function callContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  const socket = req.socket;
+  const session = "stream" in req ? req.stream.session : undefined;
+  const info: CallInfo = {
+    peer: `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`,
+    connectionClosed: () => (session ? session.closed || session.destroyed : socket.destroyed),
+  };
+  return createContextValues().set(callInfoKey, info);
+}
+
+/** The call's info, for handlers; a fresh one when a handler runs outside the server (never in production). */
+export function callInfo(values: ContextValues): CallInfo {
+  return values.get(callInfoKey) ?? { peer: "unknown", connectionClosed: () => false };
+}

@@ -1,0 +1,114 @@
+/**
+ * Builds and starts the server: one port (h2c + HTTP/1.1), the routes, the interceptors, the worker pool, and a
+ * graceful shutdown that is a signal, not a special path (STYLE §7.5).
+ */
+import { createServer as createHttp1Server } from "node:http";
+import { createServer as createHttp2Server, type Http2Session } from "node:http2";
+import { createServer as createNetServer, type Socket } from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { shuttingDown } from "../errors.ts";
+import { HashFinder } from "../gen/hash_name/hash_name_pb.ts";
+import { SearchPool } from "../pool/pool.ts";
+import { createHashFinder } from "../services/hash-finder.ts";
+import { callContextValues } from "./call-info.ts";
+import { CallTracker } from "./call-tracker.ts";
+import { createLoggingInterceptor } from "./interceptors/logging.ts";
+import type { Logger } from "./log.ts";
+import type { ServerOptions } from "./options.ts";
+import { routeConnection } from "./protocol-mux.ts";
+
+export interface CancelkitServer {
+  /** Where the server listens (the real port when options.port was 0). */
+  readonly host: string;
+  readonly port: number;
+  readonly pool: SearchPool;
+  readonly calls: CallTracker;
+  /** Aborted (with UNAVAILABLE) when shutdown gives up waiting; every call's signal is linked to it. */
+  readonly shutdownSignal: AbortSignal;
+  /**
+   * Stops accepting, lets running calls finish for up to `graceMs`, then ends the rest with UNAVAILABLE
+   * ("server shutting down"), closes every connection, the pool and the store. Idempotent.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** How long calls get to unwind after the shutdown signal aborts them, before connections are destroyed. */
+const UNWIND_MS = 1000;
+
+export async function startServer(options: ServerOptions, log: Logger): Promise<CancelkitServer> {
+  const pool = new SearchPool({
+    workers: options.workers,
+    maxRunning: options.maxRunning,
+    maxQueued: options.maxQueued,
+    maxPerClient: options.maxPerClient,
+  });
+  const calls = new CallTracker();
+  const shutdownController = new AbortController();
+
+  const routes = (router: ConnectRouter) => {
+    router.service(HashFinder, createHashFinder({ pool, maximumHashes: options.maximumHashes }));
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    shutdownSignal: shutdownController.signal,
+    contextValues: callContextValues,
+    interceptors: [createLoggingInterceptor({ log, calls, shutdownSignal: shutdownController.signal })],
+    fallback(_req, res) {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+      res.end("cancelkit: no such route. gRPC services: hash_name.HashFinder, todo.v2.TodoService\n");
+    },
+  });
+
+  const h2 = createHttp2Server({}, handler);
+  const h1 = createHttp1Server(handler);
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  h2.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    // A session error (client reset) is reported through its streams; unhandled it would crash the process.
+    session.on("error", () => {});
+  });
+  const net = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    routeConnection(socket, h2, h1);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    net.once("error", reject);
+    net.listen(options.port, options.host, () => {
+      net.off("error", reject);
+      resolve();
+    });
+  });
+  const address = net.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  log.info("listening", { host: options.host, port, workers: options.workers, maximumHashes: options.maximumHashes });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs = options.graceMs): Promise<void> => {
+    stopping ??= (async () => {
+      log.info("shutdown", { phase: "draining", activeCalls: calls.active, graceMs });
+      const closed = new Promise<void>((resolve) => net.close(() => resolve()));
+      // GOAWAY: clients start no new streams on these sessions; running ones go on.
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+      await calls.whenIdle(AbortSignal.timeout(graceMs)).catch(() => {});
+      if (calls.active > 0) {
+        log.info("shutdown", { phase: "aborting", activeCalls: calls.active });
+        shutdownController.abort(shuttingDown());
+        await calls.whenIdle(AbortSignal.timeout(UNWIND_MS)).catch(() => {});
+      }
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      await pool.close(shuttingDown());
+      log.info("shutdown", { phase: "done" });
+    })();
+    return stopping;
+  };
+
+  return { host: options.host, port, pool, calls, shutdownSignal: shutdownController.signal, shutdown };
+}

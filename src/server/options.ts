@@ -1,0 +1,105 @@
+/** Server options: defaults that protect the server, validation that names the option, and the --help text. */
+import { availableParallelism } from "node:os";
+import { parseDuration } from "../duration.ts";
+
+export interface ServerOptions {
+  /** Interface to listen on. Default 127.0.0.1. */
+  host: string;
+  /** TCP port; 0 picks a free one. Default 50051. */
+  port: number;
+  /** Search worker threads. Default: the CPU count. */
+  workers: number;
+  /** Candidates one search call may examine; 0 = unlimited. Default 1,000,000 (the reference's budget). */
+  maximumHashes: number;
+  /** Searches that may share the workers at once; more wait in the queue. Default 4 × workers. */
+  maxRunning: number;
+  /** Searches that may wait for a running place; beyond it, RESOURCE_EXHAUSTED at once. Default 64. */
+  maxQueued: number;
+  /** Running + queued searches per peer (connection address); 0 = unlimited. Default 8. */
+  maxPerClient: number;
+  /** How long running calls may go on after SIGTERM/SIGINT before they end with UNAVAILABLE. Default 5 s. */
+  graceMs: number;
+  /** Folder of the embedded SQLite database and the local token. Default ./data. */
+  dataDir: string;
+}
+
+export function defaultServerOptions(): ServerOptions {
+  const workers = availableParallelism();
+  return {
+    host: "127.0.0.1",
+    port: 50051,
+    workers,
+    maximumHashes: 1_000_000,
+    maxRunning: 4 * workers,
+    maxQueued: 64,
+    maxPerClient: 8,
+    graceMs: 5000,
+    dataDir: "./data",
+  };
+}
+
+/** Raw option strings as they come from the command line (all optional). */
+export type ServerOptionFlags = Partial<Record<keyof typeof FLAG_NAMES, string>>;
+
+/** Flag name for each option, so that every error names the flag the user typed. */
+export const FLAG_NAMES = {
+  host: "--host",
+  port: "--port",
+  workers: "--workers",
+  maximumHashes: "--maximum-hashes",
+  maxRunning: "--max-running",
+  maxQueued: "--max-queued",
+  maxPerClient: "--max-per-client",
+  grace: "--grace",
+  dataDir: "--data-dir",
+} as const;
+
+function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = Number(text.replaceAll("_", ""));
+  if (!/^\s*[\d_]+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RangeError(`${flag}: "${text}" must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** Applies flags over the defaults; throws a RangeError naming the flag for a bad value. */
+export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
+  const options = defaultServerOptions();
+  if (flags.host !== undefined) options.host = flags.host;
+  if (flags.port !== undefined) options.port = integer(flags.port, FLAG_NAMES.port, 0, 65535);
+  if (flags.workers !== undefined) {
+    options.workers = integer(flags.workers, FLAG_NAMES.workers, 1, 256);
+    if (flags.maxRunning === undefined) options.maxRunning = 4 * options.workers;
+  }
+  if (flags.maximumHashes !== undefined) {
+    options.maximumHashes = integer(flags.maximumHashes, FLAG_NAMES.maximumHashes, 0);
+  }
+  if (flags.maxRunning !== undefined) options.maxRunning = integer(flags.maxRunning, FLAG_NAMES.maxRunning, 1);
+  if (flags.maxQueued !== undefined) options.maxQueued = integer(flags.maxQueued, FLAG_NAMES.maxQueued, 0);
+  if (flags.maxPerClient !== undefined) {
+    options.maxPerClient = integer(flags.maxPerClient, FLAG_NAMES.maxPerClient, 0);
+  }
+  if (flags.grace !== undefined) options.graceMs = parseDuration(flags.grace, FLAG_NAMES.grace);
+  if (flags.dataDir !== undefined) options.dataDir = flags.dataDir;
+  return options;
+}
+
+export function serverHelp(): string {
+  const d = defaultServerOptions();
+  return `Usage: cancelkit serve [options]
+
+Serves hash_name.HashFinder and todo.v2.TodoService on one port: gRPC over h2c, and Connect/gRPC-Web over HTTP/1.1.
+
+Options:
+  --host HOST              interface to listen on (default ${d.host})
+  --port PORT              TCP port, 0 for any free one (default ${d.port})
+  --workers N              search worker threads (default ${d.workers}, the CPU count)
+  --maximum-hashes N       candidates one search call may examine, 0 = unlimited (default ${d.maximumHashes})
+  --max-running N          searches sharing the workers at once (default 4 × workers = ${d.maxRunning})
+  --max-queued N           searches waiting for a running place before RESOURCE_EXHAUSTED (default ${d.maxQueued})
+  --max-per-client N       running + queued searches per peer, 0 = unlimited (default ${d.maxPerClient})
+  --grace DURATION         on SIGTERM/SIGINT, time running calls get before UNAVAILABLE (default ${d.graceMs / 1000}s)
+  --data-dir DIR           SQLite database and local token (default ${d.dataDir})
+  -h, --help               this text
+`;
+}

@@ -1,0 +1,91 @@
+/** `cancelkit find` as a person runs it: answers, exit codes and one-line messages, and Ctrl-C. */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { spawnCli } from "../helpers/spawn.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+const NEVER = "\u0000\u0000\u0000\u0000";
+
+describe("cancelkit find", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ maximumHashes: 50_000 });
+  });
+  after(() => s.close());
+
+  async function run(args: string[]) {
+    const cli = spawnCli(args);
+    try {
+      const code = await cli.exited;
+      return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+    } finally {
+      cli.kill();
+    }
+  }
+
+  test("prints the secret, its bytes in hex, the hashed name and the distance", async () => {
+    const r = await run(["find", "aa", "--server", s.address]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /secret ZA== {2}\(hex 64\) {2}hashed_name \S{28} {2}distance 0/);
+    assert.equal(r.stderr, "", "nothing extra on stderr when it is not a terminal");
+  });
+
+  test("--json prints one object per result; --show-inferior streams FindRange", async () => {
+    const r = await run(["find", "grpc", "--ideal", "1", "--show-inferior", "2", "--json", "--server", s.address]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { secret: string; hammingDistance: number });
+    assert.ok(lines.length >= 1);
+    assert.deepEqual(lines.at(-1), { ...lines.at(-1), secret: "Gw==", hammingDistance: 1 });
+  });
+
+  test("distinct exit codes and one-line messages", async () => {
+    const invalid = await run(["find", "a".repeat(29), "--server", s.address]);
+    assert.equal(invalid.code, 3);
+    assert.match(invalid.stderr, /^invalid argument: desired_name: /);
+
+    const budget = await run(["find", "doctor", "--server", s.address]);
+    assert.equal(budget.code, 5);
+    assert.match(budget.stderr, /^resource exhausted: search budget exhausted: maximum-hashes=50000/);
+
+    const unreachable = await run(["find", "aa", "--server", "127.0.0.1:1"]);
+    assert.equal(unreachable.code, 6);
+    assert.match(unreachable.stderr, /^server unreachable at 127\.0\.0\.1:1/);
+
+    const usage = await run(["find", "--ideal", "x", "aa"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--ideal/);
+  });
+
+  test("--timeout → exit 4 with 'deadline exceeded', and the server stops the search", async () => {
+    const unlimited = await startTestServer({ maximumHashes: 0 });
+    try {
+      const r = await run(["find", NEVER, "--timeout", "300ms", "--server", unlimited.address]);
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /^deadline exceeded/);
+      await unlimited.server.pool.whenIdle();
+      assert.equal(unlimited.server.pool.stats().running, 0);
+    } finally {
+      await unlimited.close();
+    }
+  });
+
+  test("Ctrl-C cancels the call: prints 'cancelled', exits 130, the server sees CANCELLED and goes idle", async () => {
+    const unlimited = await startTestServer({ maximumHashes: 0 });
+    const cli = spawnCli(["find", NEVER, "--server", unlimited.address]);
+    try {
+      await waitUntil("the search is running", () => unlimited.server.pool.stats().busyWorkers > 0);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130);
+      assert.equal(cli.stderr().trim(), "cancelled");
+      const line = await unlimited.callLog("hash_name.HashFinder/Find");
+      assert.equal(line.outcome, "CANCELLED");
+      assert.equal(line.cause, "client-cancelled");
+      await unlimited.server.pool.whenIdle();
+      assert.equal(unlimited.server.pool.stats().running, 0);
+    } finally {
+      cli.kill();
+      await unlimited.close();
+    }
+  });
+});

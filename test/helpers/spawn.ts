@@ -1,0 +1,63 @@
+/** Runs the `cancelkit` CLI as a child process on the project's Node, and always stops it. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+export interface Spawned {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or 128 + signal number when killed by a signal). */
+  exited: Promise<number>;
+  /** Resolves when stderr or stdout has printed something matching `pattern`. */
+  printed(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  kill(): void;
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const listeners = new Set<() => void>();
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+    for (const l of listeners) l();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+    for (const l of listeners) l();
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.once("exit", (code, signal) => resolve(code ?? (signal === "SIGKILL" ? 137 : 128)));
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    printed(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = pattern.exec(out + err);
+          if (!match) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(match[0]);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no output matched ${pattern} within ${timeoutMs} ms; stdout=${out} stderr=${err}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}

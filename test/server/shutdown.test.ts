@@ -1,0 +1,87 @@
+/** Shutdown: running calls get the grace period, then UNAVAILABLE; the process exits 0 on SIGTERM. */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { spawnCli } from "../helpers/spawn.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+const NEVER = "\u0000\u0000\u0000\u0000";
+
+describe("shutdown", () => {
+  test("a call still running after the grace period ends with UNAVAILABLE 'server shutting down'", async () => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    const call = s.hashFinder().find({ desiredName: NEVER });
+    await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
+    await s.server.shutdown(100);
+    const error = await call.then(
+      () => assert.fail("the call should not succeed"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.equal(error.code, Code.Unavailable);
+    assert.match(error.rawMessage, /server shutting down/);
+    const line = await s.callLog("hash_name.HashFinder/Find", "UNAVAILABLE");
+    assert.equal(line.cause, "shutdown");
+    assert.equal(s.server.pool.stats().busyWorkers, 0);
+    await s.close();
+  });
+
+  test("a call that finishes within the grace period completes normally", async () => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    const stream = s
+      .hashFinder()
+      .findRange({ desiredName: "doctor", idealHammingDistance: 1, interestingHammingDistance: 3 })
+      [Symbol.asyncIterator]();
+    assert.equal((await stream.next()).done, false);
+    const stopping = s.server.shutdown(10_000);
+    let count = 1;
+    while (!(await stream.next()).done) count++;
+    assert.equal(count, 663);
+    await stopping;
+    await s.close();
+  });
+
+  test("SIGTERM: the process drains, ends what is left with UNAVAILABLE, and exits 0", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-serve-"));
+    const server = spawnCli(["serve", "--port", "0", "--grace", "200ms", "--maximum-hashes", "0", "--data-dir", dataDir]);
+    try {
+      const listening = await server.printed(/"event":"listening".*"port":\d+/);
+      const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
+      const client = createClient(HashFinder, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+      const stream = client
+        .findRange({ desiredName: NEVER, interestingHammingDistance: 4 })
+        [Symbol.asyncIterator]();
+      await stream.next(); // the search is certainly running now
+      server.child.kill("SIGTERM");
+      const error = await (async () => {
+        try {
+          while (!(await stream.next()).done) {}
+        } catch (e) {
+          return ConnectError.from(e);
+        }
+        return undefined;
+      })();
+      assert.equal(error?.code, Code.Unavailable);
+      assert.equal(await server.exited, 0);
+      assert.match(server.stderr(), /"phase":"done"/);
+    } finally {
+      server.kill();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("serve --help prints every option with its default", async () => {
+    const help = spawnCli(["serve", "--help"]);
+    assert.equal(await help.exited, 0);
+    for (const flag of ["--port", "--host", "--workers", "--maximum-hashes", "--max-queued", "--max-per-client", "--grace"]) {
+      assert.match(help.stdout(), new RegExp(`${flag} .*default`));
+    }
+    assert.match(help.stdout(), /default 50051/);
+    assert.match(help.stdout(), /default 1000000/);
+  });
+});
