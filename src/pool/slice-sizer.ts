@@ -27,12 +27,10 @@ export class SliceSizer {
       this.#msPerCandidate === undefined ? rate : this.#msPerCandidate * (1 - SMOOTHING) + rate * SMOOTHING;
   }
 
-  /** Candidates per slice now: a power of two, so that slice boundaries stay regular. */
+  /** Candidates per slice now (a multiple of MIN_SLICE_SIZE). */
   size(): number {
     if (this.#msPerCandidate === undefined) return INITIAL_SLICE_SIZE;
-    const wanted = TARGET_SLICE_MS / this.#msPerCandidate;
-    let size = MIN_SLICE_SIZE;
-    while (size * 2 <= wanted && size < MAX_SLICE_SIZE) size *= 2;
-    return size;
+    const wanted = Math.floor(TARGET_SLICE_MS / this.#msPerCandidate / MIN_SLICE_SIZE) * MIN_SLICE_SIZE;
+    return Math.min(MAX_SLICE_SIZE, Math.max(MIN_SLICE_SIZE, wanted));
   }
 }
