@@ -63,7 +63,8 @@ function sha1Rounds(): string[] {
     if (terms.length === 0) return [];
     const step = [`local.get ${word(terms[0]!)}`];
     for (const s of terms.slice(1)) step.push(`local.get ${word(s)}`, "v128.xor");
-    step.push(`local.tee ${word(t)}`, "i32.const 1", "i32x4.shl");
+    // Rotate left by one; x + x instead of x << 1 leaves the (scarcer) shift units to the rounds.
+    step.push(`local.tee ${word(t)}`, `local.get ${word(t)}`, "i32x4.add");
     step.push(`local.get ${word(t)}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set ${word(t)}`);
     return step;
   };
