@@ -22,10 +22,16 @@ try {
     plugins: [{ local: "protoc-gen-es", out, opt: ["target=ts", "import_extension=ts"] }],
   });
   execFileSync("buf", ["generate", "--template", template], { stdio: "inherit" });
-  const fresh = files(out).map((f) => relative(out, f)).sort();
-  const committed = files("src/gen").map((f) => relative("src/gen", f)).sort();
+  const fresh = files(out)
+    .map((f) => relative(out, f))
+    .sort();
+  const committed = files("src/gen")
+    .map((f) => relative("src/gen", f))
+    .sort();
   const stale = [
-    ...fresh.filter((f) => !committed.includes(f) || !readFileSync(join(out, f)).equals(readFileSync(join("src/gen", f)))),
+    ...fresh.filter(
+      (f) => !committed.includes(f) || !readFileSync(join(out, f)).equals(readFileSync(join("src/gen", f))),
+    ),
     ...committed.filter((f) => !fresh.includes(f)),
   ];
   if (stale.length > 0) {

@@ -16,7 +16,18 @@ interface LockEntry {
 }
 
 const OS_NAMES = ["android", "darwin", "linux", "win32", "freebsd", "openbsd", "netbsd", "sunos", "aix"];
-const CPU_NAMES = ["arm64", "x64", "armv7", "arm", "ia32", "ppc64", "s390x", "riscv64", "loong64", "mips64el"];
+const CPU_NAMES = [
+  "arm64",
+  "x64",
+  "armv7",
+  "arm",
+  "ia32",
+  "ppc64",
+  "s390x",
+  "riscv64",
+  "loong64",
+  "mips64el",
+];
 
 /** The os and cpu a platform package is for, read from its name (e.g. @biomejs/cli-linux-x64-musl). */
 function platformOf(name: string): { os: string; cpu: string; libc?: string } | undefined {
@@ -45,6 +56,8 @@ for (const [path, entry] of Object.entries(lock.packages)) {
     added.push(`${dep} (of ${path})`);
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a.localeCompare(b))),
+);
 writeFileSync("package-lock.json", `${JSON.stringify(lock, null, 2)}\n`);
 console.log(added.length ? `added to the lock: ${added.join(", ")}` : "lock already complete");

@@ -2,9 +2,10 @@
  * What the server knows about one call beyond Connect's HandlerContext: the peer, whether its connection has
  * gone, and what the handler reports for the log (candidates searched, why it ended the call itself).
  */
-import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
+
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
 
 export type Cause = "client-cancelled" | "deadline" | "disconnected" | "budget" | "shutdown" | "limits";
 
@@ -21,7 +22,9 @@ export interface CallInfo {
   messages?: number;
 }
 
-export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, { description: "cancelkit call" });
+export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, {
+  description: "cancelkit call",
+});
 
 /** Builds the context values for one incoming request (connectNodeAdapter's `contextValues`). */
 export function callContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {

@@ -85,7 +85,12 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
   });
   const address = net.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  log.info("listening", { host: options.host, port, workers: options.workers, maximumHashes: options.maximumHashes });
+  log.info("listening", {
+    host: options.host,
+    port,
+    workers: options.workers,
+    maximumHashes: options.maximumHashes,
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = options.graceMs): Promise<void> => {

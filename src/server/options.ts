@@ -74,7 +74,8 @@ export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   if (flags.maximumHashes !== undefined) {
     options.maximumHashes = integer(flags.maximumHashes, FLAG_NAMES.maximumHashes, 0);
   }
-  if (flags.maxRunning !== undefined) options.maxRunning = integer(flags.maxRunning, FLAG_NAMES.maxRunning, 1);
+  if (flags.maxRunning !== undefined)
+    options.maxRunning = integer(flags.maxRunning, FLAG_NAMES.maxRunning, 1);
   if (flags.maxQueued !== undefined) options.maxQueued = integer(flags.maxQueued, FLAG_NAMES.maxQueued, 0);
   if (flags.maxPerClient !== undefined) {
     options.maxPerClient = integer(flags.maxPerClient, FLAG_NAMES.maxPerClient, 0);

@@ -7,7 +7,11 @@ import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { isBudgetExhausted } from "../errors.ts";
-import { HashFinder, type HashNameResponse, HashNameResponseSchema } from "../gen/hash_name/hash_name_pb.ts";
+import {
+  type HashFinder,
+  type HashNameResponse,
+  HashNameResponseSchema,
+} from "../gen/hash_name/hash_name_pb.ts";
 import type { SearchPool } from "../pool/pool.ts";
 import { candidateAt } from "../search/candidates.ts";
 import type { SearchQuery } from "../search/kernel.ts";
@@ -32,7 +36,13 @@ function responseFor(hit: Hit): HashNameResponse {
 }
 
 /** Starts the search with the call's signal; a refusal by the pool's limits is logged as cause=limits. */
-function startSearch(pool: SearchPool, info: CallInfo, signal: AbortSignal, query: SearchQuery, budget: number) {
+function startSearch(
+  pool: SearchPool,
+  info: CallInfo,
+  signal: AbortSignal,
+  query: SearchQuery,
+  budget: number,
+) {
   try {
     return pool.search(signal, { query, budget, client: info.peer });
   } catch (error) {

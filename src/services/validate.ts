@@ -1,6 +1,7 @@
 /** Request checks that name the field: INVALID_ARGUMENT before any work starts. */
-import type { HashNameRequest } from "../gen/hash_name/hash_name_pb.ts";
+
 import { invalidField } from "../errors.ts";
+import type { HashNameRequest } from "../gen/hash_name/hash_name_pb.ts";
 import type { SearchQuery } from "../search/kernel.ts";
 
 /** A base64 SHA-1 has 28 characters, so no longer name can ever match fully. */

@@ -32,9 +32,22 @@ describe("cancelkit find", () => {
   });
 
   test("--json prints one object per result; --show-inferior streams FindRange", async () => {
-    const r = await run(["find", "grpc", "--ideal", "1", "--show-inferior", "2", "--json", "--server", s.address]);
+    const r = await run([
+      "find",
+      "grpc",
+      "--ideal",
+      "1",
+      "--show-inferior",
+      "2",
+      "--json",
+      "--server",
+      s.address,
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { secret: string; hammingDistance: number });
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { secret: string; hammingDistance: number });
     assert.ok(lines.length >= 1);
     assert.deepEqual(lines.at(-1), { ...lines.at(-1), secret: "Gw==", hammingDistance: 1 });
   });

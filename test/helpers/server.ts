@@ -53,7 +53,9 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     connectHttp1: () => createConnectTransport({ baseUrl, httpVersion: "1.1" }),
     hashFinder: (transport = grpc()) => createClient(HashFinder, transport),
     callLog: (method, outcome) =>
-      log.waitFor((e) => e.event === "call" && e.method === method && (outcome === undefined || e.outcome === outcome)),
+      log.waitFor(
+        (e) => e.event === "call" && e.method === method && (outcome === undefined || e.outcome === outcome),
+      ),
     async close() {
       await server.shutdown(0);
       await rm(dataDir, { recursive: true, force: true });

@@ -50,7 +50,9 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
         };
         const timer = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`no output matched ${pattern} within ${timeoutMs} ms; stdout=${out} stderr=${err}`));
+          reject(
+            new Error(`no output matched ${pattern} within ${timeoutMs} ms; stdout=${out} stderr=${err}`),
+          );
         }, timeoutMs);
         listeners.add(check);
         check();

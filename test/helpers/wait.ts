@@ -5,7 +5,8 @@
 export async function waitUntil(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
@@ -13,6 +14,12 @@ export async function waitUntil(what: string, condition: () => boolean, timeoutM
 /** Whether a promise has settled yet (without waiting for it). */
 export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   const pending = Symbol("pending");
-  const winner = await Promise.race([promise.then(() => true, () => true), Promise.resolve(pending)]);
+  const winner = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    Promise.resolve(pending),
+  ]);
   return winner !== pending;
 }

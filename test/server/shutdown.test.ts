@@ -48,7 +48,17 @@ describe("shutdown", () => {
 
   test("SIGTERM: the process drains, ends what is left with UNAVAILABLE, and exits 0", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-serve-"));
-    const server = spawnCli(["serve", "--port", "0", "--grace", "200ms", "--maximum-hashes", "0", "--data-dir", dataDir]);
+    const server = spawnCli([
+      "serve",
+      "--port",
+      "0",
+      "--grace",
+      "200ms",
+      "--maximum-hashes",
+      "0",
+      "--data-dir",
+      dataDir,
+    ]);
     try {
       const listening = await server.printed(/"event":"listening".*"port":\d+/);
       const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
@@ -78,7 +88,15 @@ describe("shutdown", () => {
   test("serve --help prints every option with its default", async () => {
     const help = spawnCli(["serve", "--help"]);
     assert.equal(await help.exited, 0);
-    for (const flag of ["--port", "--host", "--workers", "--maximum-hashes", "--max-queued", "--max-per-client", "--grace"]) {
+    for (const flag of [
+      "--port",
+      "--host",
+      "--workers",
+      "--maximum-hashes",
+      "--max-queued",
+      "--max-per-client",
+      "--grace",
+    ]) {
       assert.match(help.stdout(), new RegExp(`${flag} .*default`));
     }
     assert.match(help.stdout(), /default 50051/);

@@ -101,7 +101,13 @@ describe("HashFinder validation", () => {
   });
   after(() => s.close());
 
-  const bad: Array<[string, { desiredName: string; idealHammingDistance?: number; interestingHammingDistance?: number }, string]> = [
+  const bad: Array<
+    [
+      string,
+      { desiredName: string; idealHammingDistance?: number; interestingHammingDistance?: number },
+      string,
+    ]
+  > = [
     ["empty desired_name", { desiredName: "" }, "desired_name"],
     ["desired_name over 28 characters", { desiredName: "a".repeat(29) }, "desired_name"],
     ["negative ideal distance", { desiredName: "aa", idealHammingDistance: -1 }, "ideal_hamming_distance"],
@@ -120,9 +126,11 @@ describe("HashFinder validation", () => {
     const stream = s
       .hashFinder()
       .findRange({ desiredName: "aa", idealHammingDistance: 0, interestingHammingDistance: -2 });
-    const error = await codeOf((async () => {
-      for await (const _ of stream) assert.fail("no response expected");
-    })());
+    const error = await codeOf(
+      (async () => {
+        for await (const _ of stream) assert.fail("no response expected");
+      })(),
+    );
     assert.equal(error.code, Code.InvalidArgument);
     assert.match(error.rawMessage, /^interesting_hamming_distance:/);
   });
@@ -151,10 +159,14 @@ describe("HashFinder cancellation contract", () => {
   });
 
   test("deadline → DEADLINE_EXCEEDED, the workers stop, the log says deadline", async () => {
-    const call = s.hashFinder().findRange({ desiredName: NEVER, interestingHammingDistance: 0 }, { timeoutMs: 150 });
-    const error = await codeOf((async () => {
-      for await (const _ of call) assert.fail("no response expected");
-    })());
+    const call = s
+      .hashFinder()
+      .findRange({ desiredName: NEVER, interestingHammingDistance: 0 }, { timeoutMs: 150 });
+    const error = await codeOf(
+      (async () => {
+        for await (const _ of call) assert.fail("no response expected");
+      })(),
+    );
     assert.equal(error.code, Code.DeadlineExceeded);
     await s.server.pool.whenIdle();
     assert.equal(s.server.pool.stats().running, 0);
@@ -195,7 +207,10 @@ describe("HashFinder cancellation contract", () => {
     const slices = s.server.pool.stats().slicesStarted;
     // Let the running searches commit work, so their log lines show candidates > 0 and the queued ones' do not.
     await waitUntil("two searches run", () => s.server.pool.stats().running === 2);
-    await waitUntil("the running searches made progress", () => s.server.pool.stats().slicesStarted > slices + 12);
+    await waitUntil(
+      "the running searches made progress",
+      () => s.server.pool.stats().slicesStarted > slices + 12,
+    );
     const queued1 = s.hashFinder().find({ desiredName: `${NEVER}q` }, { signal: b.signal });
     const queued2 = s.hashFinder().find({ desiredName: `${NEVER}q` }, { signal: b.signal });
     await waitUntil("two searches wait", () => s.server.pool.stats().queued === 2);
@@ -212,9 +227,9 @@ describe("HashFinder cancellation contract", () => {
     a.abort();
     await Promise.all([codeOf(running1), codeOf(running2)]);
     await s.server.pool.whenIdle();
-    const queuedLines = s.log.entries.slice(linesBefore).filter(
-      (e) => e.event === "call" && e.outcome === "CANCELLED" && e.candidates === 0,
-    );
+    const queuedLines = s.log.entries
+      .slice(linesBefore)
+      .filter((e) => e.event === "call" && e.outcome === "CANCELLED" && e.candidates === 0);
     assert.equal(queuedLines.length, 2, "both queued calls ended having searched nothing");
   });
 
@@ -253,13 +268,15 @@ describe("HashFinder limits and budget", () => {
       assert.deepEqual([line.cause, line.candidates], ["budget", 20_000]);
 
       const received: bigint[] = [];
-      const streamed = codeOf((async () => {
-        for await (const res of s
-          .hashFinder()
-          .findRange({ desiredName: "doctor", idealHammingDistance: 0, interestingHammingDistance: 3 })) {
-          received.push(res.candidatesSearched);
-        }
-      })());
+      const streamed = codeOf(
+        (async () => {
+          for await (const res of s
+            .hashFinder()
+            .findRange({ desiredName: "doctor", idealHammingDistance: 0, interestingHammingDistance: 3 })) {
+            received.push(res.candidatesSearched);
+          }
+        })(),
+      );
       assert.equal((await streamed).code, Code.ResourceExhausted);
       assert.ok(received.length > 0, "interesting candidates before the budget were streamed");
       assert.ok(received.every((n) => n <= 20_000n));
@@ -294,14 +311,24 @@ describe("FindRange back-pressure", () => {
       // Every candidate is within distance 4 of NEVER: an endless stream of responses.
       const stream = s
         .hashFinder()
-        .findRange({ desiredName: NEVER, idealHammingDistance: 0, interestingHammingDistance: 4 }, { signal: abort.signal })
+        .findRange(
+          { desiredName: NEVER, idealHammingDistance: 0, interestingHammingDistance: 4 },
+          { signal: abort.signal },
+        )
         [Symbol.asyncIterator]();
       await stream.next();
       // The client reads nothing more: buffers fill, the pool must stop handing out slices.
-      await waitUntil("the search pauses", () => s.server.pool.stats().busyWorkers === 0 && s.server.pool.stats().running === 1);
+      await waitUntil(
+        "the search pauses",
+        () => s.server.pool.stats().busyWorkers === 0 && s.server.pool.stats().running === 1,
+      );
       const paused = s.server.pool.stats().slicesStarted;
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(s.server.pool.stats().slicesStarted, paused, "no slice ran while the client was not reading");
+      assert.equal(
+        s.server.pool.stats().slicesStarted,
+        paused,
+        "no slice ran while the client was not reading",
+      );
       assert.ok(process.memoryUsage().rss < 1024 * 1024 * 1024, "memory stays bounded");
       for (let i = 0; i < 20_000; i++) await stream.next();
       assert.ok(s.server.pool.stats().slicesStarted > paused, "reading again resumed the search");

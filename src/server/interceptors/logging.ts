@@ -56,7 +56,11 @@ export interface LoggingInterceptorOptions {
   shutdownSignal: AbortSignal;
 }
 
-export function createLoggingInterceptor({ log, calls, shutdownSignal }: LoggingInterceptorOptions): Interceptor {
+export function createLoggingInterceptor({
+  log,
+  calls,
+  shutdownSignal,
+}: LoggingInterceptorOptions): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
     const timeoutMs = requestTimeoutMs(req.header);
@@ -71,7 +75,10 @@ export function createLoggingInterceptor({ log, calls, shutdownSignal }: Logging
       if (shutdownSignal.aborted) return "shutdown";
       // Deadlines reach us as DEADLINE_EXCEEDED (our timer) or as a client RST, depending on who fires first;
       // the client's clock started before ours (connection setup, transit), hence the tolerance.
-      if (timeoutMs !== undefined && performance.now() - started >= timeoutMs - deadlineTolerance(timeoutMs)) {
+      if (
+        timeoutMs !== undefined &&
+        performance.now() - started >= timeoutMs - deadlineTolerance(timeoutMs)
+      ) {
         return "deadline";
       }
       if (info.connectionClosed()) return "disconnected";
