@@ -28,6 +28,9 @@ export const LEVELS_OFFSET = 8192;
 const IV = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
 const ROUND_CONSTANTS = [0x5a827999, 0x6ed9eba1, 0x8f1bbcdc, 0xca62c1d6];
 
+/** Vectors of four candidates hashed per step, their rounds interleaved (independent dependency chains). */
+const GROUPS = 2;
+
 function hex(value: number): string {
   return `0x${(value >>> 0).toString(16).padStart(8, "0")}`;
 }
@@ -49,13 +52,16 @@ function rotl(local: string, n: number): string[] {
   ];
 }
 
-/** The 80 unrolled rounds; leaves the final digest h0..h4 (IV added) in locals $h0..$h4. */
-function sha1Rounds(): string[] {
-  const code: string[] = [];
+/**
+ * The 80 unrolled rounds of lane group `g`, as 82 chunks (set-up, one per round, feed-forward) so that the groups
+ * can be interleaved round by round; leaves the digest h0..h4 (IV added) in locals $h0_g..$h4_g.
+ */
+function sha1Rounds(g: number): string[][] {
+  const chunks: string[][] = [];
   // Which schedule words are known to be zero for every candidate.
   const nonZero: boolean[] = [];
   for (let t = 0; t < 16; t++) nonZero.push(t === 0 || t === 1 || t === 15);
-  const word = (t: number): string => `$m${t}`;
+  const word = (t: number): string => (t === 15 ? "$m15" : `$m${t}_${g}`);
   // Schedule word t, computed just before round t uses it.
   const scheduleWord = (t: number): string[] => {
     const terms = [t - 3, t - 8, t - 14, t - 16].filter((s) => nonZero[s]);
@@ -68,10 +74,11 @@ function sha1Rounds(): string[] {
     step.push(`local.get ${word(t)}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set ${word(t)}`);
     return step;
   };
-  const names = ["$a", "$b", "$c", "$d", "$e"];
-  for (let i = 0; i < 5; i++) code.push(splat(IV[i]!), `local.set ${names[i]}`);
+  const names = ["$a", "$b", "$c", "$d", "$e"].map((name) => `${name}_${g}`);
+  chunks.push(names.flatMap((name, i) => [splat(IV[i]!), `local.set ${name}`]));
   let [a, b, c, d, e] = names as [string, string, string, string, string];
   for (let t = 0; t < 80; t++) {
+    const code: string[] = [];
     const stage = Math.floor(t / 20);
     if (t >= 16) code.push(...scheduleWord(t));
     code.push(`local.get ${e}`, ...rotl(a, 5), "i32x4.add");
@@ -91,15 +98,31 @@ function sha1Rounds(): string[] {
     code.push(`local.set ${e}`);
     code.push(...rotl(b, 30), `local.set ${b}`);
     [a, b, c, d, e] = [e, a, b, c, d];
+    chunks.push(code);
   }
-  [a, b, c, d, e].forEach((local, i) => {
-    code.push(`local.get ${local}`, splat(IV[i]!), "i32x4.add", `local.set $h${i}`);
-  });
+  chunks.push(
+    [a, b, c, d, e].flatMap((local, i) => [
+      `local.get ${local}`,
+      splat(IV[i]!),
+      "i32x4.add",
+      `local.set $h${i}_${g}`,
+    ]),
+  );
+  return chunks;
+}
+
+/** All lane groups' rounds, interleaved round by round: independent chains for the out-of-order core. */
+function interleavedRounds(): string[] {
+  const perGroup = Array.from({ length: GROUPS }, (_, g) => sha1Rounds(g));
+  const code: string[] = [];
+  for (let chunk = 0; chunk < perGroup[0]!.length; chunk++) {
+    for (const chunks of perGroup) code.push(...chunks[chunk]!);
+  }
   return code;
 }
 
-/** Six bit planes $x0..$x5 of the 27 digest values (value j at bit 31 − j). */
-function bitPlanes(): string[] {
+/** Six bit planes $x0..$x5 of the 27 digest values of group g (value j at bit 31 − j). */
+function bitPlanes(g: number): string[] {
   const code: string[] = [];
   // $r0..$r5: 30-bit groups of five values each, value 5r at the top.
   const repack: Array<[number, number, number]> = [
@@ -111,9 +134,10 @@ function bitPlanes(): string[] {
     [4, -1, 22],
   ];
   repack.forEach(([first, second, shift], r) => {
-    code.push(`local.get $h${first}`);
+    code.push(`local.get $h${first}_${g}`);
     if (shift > 0) code.push(`i32.const ${shift}`, "i32x4.shl");
-    if (second >= 0) code.push(`local.get $h${second}`, `i32.const ${32 - shift}`, "i32x4.shr_u", "v128.or");
+    if (second >= 0)
+      code.push(`local.get $h${second}_${g}`, `i32.const ${32 - shift}`, "i32x4.shr_u", "v128.or");
     code.push("i32.const 2", "i32x4.shr_u", `local.set $r${r}`);
   });
   // Bit b of the five values of a group, gathered by one multiply into bits 20..24 (no carries: the partial
@@ -147,7 +171,8 @@ function positionMatches(): string[] {
   return code;
 }
 
-function distance(): string[] {
+/** Leaves in $alive_g, per lane, the windows of group g within the report (non-zero: a hit). */
+function distance(g: number): string[] {
   const level = (k: string, offset = 0): string[] => [
     `local.get ${k}`,
     "i32.const 4",
@@ -160,12 +185,12 @@ function distance(): string[] {
     "if",
     // report ≥ target length: every candidate is within it.
     "v128.const i32x4 -1 -1 -1 -1",
-    "local.set $alive",
+    `local.set $alive_${g}`,
     "else",
-    ...bitPlanes(),
+    ...bitPlanes(g),
     "i32.const 1",
     "local.set $k",
-    "loop $clear",
+    `loop $clear_${g}`,
     "local.get $k",
     "i32.const 4",
     "i32.shl",
@@ -177,26 +202,26 @@ function distance(): string[] {
     "local.tee $k",
     "local.get $levels",
     "i32.le_u",
-    "br_if $clear",
+    `br_if $clear_${g}`,
     "end",
     "i32.const 0",
     "local.set $i",
     `i32.const ${POSITION_TABLE_OFFSET}`,
     "local.set $p",
-    "block $positionsDone",
-    "loop $position",
+    `block $positionsDone_${g}`,
+    `loop $position_${g}`,
     ...positionMatches(),
     "v128.not",
     "local.set $miss",
     // L_k |= L_(k-1) & miss, for k = K down to 2, then L_1 |= miss.
     "local.get $levels",
     "local.set $k",
-    "block $levelsDone",
-    "loop $level",
+    `block $levelsDone_${g}`,
+    `loop $level_${g}`,
     "local.get $k",
     "i32.const 1",
     "i32.le_u",
-    "br_if $levelsDone",
+    `br_if $levelsDone_${g}`,
     "local.get $k",
     "i32.const 4",
     "i32.shl",
@@ -210,7 +235,7 @@ function distance(): string[] {
     "i32.const 1",
     "i32.sub",
     "local.set $k",
-    "br $level",
+    `br $level_${g}`,
     "end",
     "end",
     "i32.const 0",
@@ -223,10 +248,10 @@ function distance(): string[] {
     "local.get $win",
     ...level("$levels"),
     "v128.andnot",
-    "local.tee $alive",
+    `local.tee $alive_${g}`,
     "v128.any_true",
     "i32.eqz",
-    "br_if $positionsDone",
+    `br_if $positionsDone_${g}`,
     "local.get $p",
     `i32.const ${POSITION_TABLE_STRIDE}`,
     "i32.add",
@@ -237,30 +262,43 @@ function distance(): string[] {
     "local.tee $i",
     "local.get $m",
     "i32.lt_u",
-    "br_if $position",
+    `br_if $position_${g}`,
     "end",
     "end",
     "end",
   ];
 }
 
+/** Scratch addresses of the hitting step: digest word w of lane k at DIGESTS + 16·GROUPS·w + 4k, hit of lane k at HITS + 4k. */
+const DIGESTS = 64;
+const HITS = DIGESTS + 80 * GROUPS;
+
+/** Returns the first lane of this step that is a hit (and inside the run), its digest copied to memory 0..19. */
 function reportHit(): string[] {
-  const code = [
-    "local.get $alive",
-    "v128.const i32x4 0 0 0 0",
-    "i32x4.ne",
-    "local.get $vv",
-    "local.get $to",
-    "i32x4.splat",
-    "i32x4.lt_s",
-    "v128.and",
-    "local.tee $hit",
-    "v128.any_true",
-    "if",
-  ];
-  for (let w = 0; w < 5; w++)
-    code.push("i32.const 0", `local.get $h${w}`, `v128.store offset=${64 + 16 * w}`);
-  code.push("i32.const 0", "local.get $hit", "v128.store offset=144");
+  const code: string[] = [];
+  for (let g = 0; g < GROUPS; g++) {
+    code.push(`local.get $alive_${g}`, "v128.const i32x4 0 0 0 0", "i32x4.ne");
+    code.push(
+      `local.get $vv_${g}`,
+      "local.get $to",
+      "i32x4.splat",
+      "i32x4.lt_s",
+      "v128.and",
+      `local.set $hit_${g}`,
+    );
+  }
+  for (let g = 0; g < GROUPS; g++) code.push(`local.get $hit_${g}`, ...(g > 0 ? ["v128.or"] : []));
+  code.push("v128.any_true", "if");
+  for (let g = 0; g < GROUPS; g++) {
+    for (let w = 0; w < 5; w++) {
+      code.push(
+        "i32.const 0",
+        `local.get $h${w}_${g}`,
+        `v128.store offset=${DIGESTS + 16 * GROUPS * w + 16 * g}`,
+      );
+    }
+    code.push("i32.const 0", `local.get $hit_${g}`, `v128.store offset=${HITS + 16 * g}`);
+  }
   code.push(
     "i32.const 0",
     "local.set $lane",
@@ -268,7 +306,7 @@ function reportHit(): string[] {
     "local.get $lane",
     "i32.const 2",
     "i32.shl",
-    "i32.load offset=144",
+    `i32.load offset=${HITS}`,
     "i32.eqz",
     "if",
     "local.get $lane",
@@ -285,11 +323,38 @@ function reportHit(): string[] {
       "local.get $lane",
       "i32.const 2",
       "i32.shl",
-      `i32.load offset=${64 + 16 * w}`,
+      `i32.load offset=${DIGESTS + 16 * GROUPS * w}`,
+      "i32.store",
     );
-    code.push("i32.store");
   }
   code.push("local.get $v", "local.get $lane", "i32.add", "return", "end");
+  return code;
+}
+
+/** Message words $m0_g, $m1_g of the step's lanes: candidate v + 4g + lane has last byte v + 4g + lane. */
+function messages(): string[] {
+  const code: string[] = [];
+  for (let g = 0; g < GROUPS; g++) {
+    const lanes = [0, 1, 2, 3].map((lane) => 4 * g + lane).join(" ");
+    code.push("local.get $v", "i32x4.splat", `v128.const i32x4 ${lanes}`, "i32x4.add", `local.tee $vv_${g}`);
+    code.push("local.get $shift", "i32x4.shl", `local.set $var_${g}`);
+    code.push(
+      "local.get $W0",
+      `local.get $var_${g}`,
+      "local.get $sel",
+      "v128.and",
+      "v128.or",
+      `local.set $m0_${g}`,
+    );
+    code.push(
+      "local.get $W1",
+      `local.get $var_${g}`,
+      "local.get $sel",
+      "v128.andnot",
+      "v128.or",
+      `local.set $m1_${g}`,
+    );
+  }
   return code;
 }
 
@@ -308,11 +373,15 @@ export function generateScanWat(): string {
     "$windows",
   ];
   const i32Locals = ["$v", "$i", "$k", "$p", "$lane"];
-  const vectorLocals = ["$W0", "$W1", "$sel", "$vv", "$var", "$win", "$a", "$b", "$c", "$d", "$e"];
-  for (let t = 0; t < 80; t++) vectorLocals.push(`$m${t}`);
-  for (let i = 0; i < 5; i++) vectorLocals.push(`$h${i}`);
+  const vectorLocals = ["$W0", "$W1", "$sel", "$win", "$m15", "$miss"];
   for (let i = 0; i < 6; i++) vectorLocals.push(`$r${i}`, `$x${i}`);
-  vectorLocals.push("$miss", "$alive", "$hit");
+  for (let g = 0; g < GROUPS; g++) {
+    vectorLocals.push(
+      ...["$vv", "$var", "$a", "$b", "$c", "$d", "$e", "$alive", "$hit"].map((l) => `${l}_${g}`),
+    );
+    for (let t = 0; t < 80; t++) if (t !== 15) vectorLocals.push(`$m${t}_${g}`);
+    for (let i = 0; i < 5; i++) vectorLocals.push(`$h${i}_${g}`);
+  }
   const body = [
     "local.get $w0s",
     "i32x4.splat",
@@ -341,31 +410,12 @@ export function generateScanWat(): string {
     "local.get $to",
     "i32.ge_s",
     "br_if $done",
-    "local.get $v",
-    "i32x4.splat",
-    "v128.const i32x4 0 1 2 3",
-    "i32x4.add",
-    "local.tee $vv",
-    "local.get $shift",
-    "i32x4.shl",
-    "local.set $var",
-    "local.get $W0",
-    "local.get $var",
-    "local.get $sel",
-    "v128.and",
-    "v128.or",
-    "local.set $m0",
-    "local.get $W1",
-    "local.get $var",
-    "local.get $sel",
-    "v128.andnot",
-    "v128.or",
-    "local.set $m1",
-    ...sha1Rounds(),
-    ...distance(),
+    ...messages(),
+    ...interleavedRounds(),
+    ...Array.from({ length: GROUPS }, (_, g) => distance(g)).flat(),
     ...reportHit(),
     "local.get $v",
-    "i32.const 4",
+    `i32.const ${4 * GROUPS}`,
     "i32.add",
     "local.set $v",
     "br $next",
