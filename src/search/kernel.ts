@@ -46,7 +46,8 @@ export type KernelEngine = "wasm" | "js";
 
 /**
  * Prepares a kernel for one query (per-query tables; the WebAssembly module is compiled once per thread).
- * Throws RangeError, as the oracle does, when the lower-cased target is longer than 28 characters.
+ * Throws RangeError, as the oracle does, when the lower-cased target is longer than 28 characters; `scanSlice`
+ * throws RangeError for a slice that is not made of safe, non-negative integers.
  */
 export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"): Kernel {
   const target = compileTarget(query.target);
@@ -68,6 +69,8 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
 
   return {
     scanSlice(start, end, stop, slot) {
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0)
+        throw new RangeError(`slice [${start}, ${end}) is not a range of candidate indices`);
       const hits: Hit[] = [];
       if (end <= start) return { hits, scanned: 0, stopped: false };
       let index = start;

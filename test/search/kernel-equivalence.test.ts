@@ -92,4 +92,11 @@ describe("fast kernel equals searchPlain", () => {
     assert.throws(() => createKernel({ target: "a".repeat(29), ideal: 0, interesting: 0 }), RangeError);
     assert.throws(() => searchPlain("a".repeat(29), 0, 0, 0, 1), RangeError);
   });
+
+  test("a slice outside candidate order is rejected as candidateAt rejects it", () => {
+    const kernel = createKernel({ target: "ab", ideal: 0, interesting: 1 });
+    assert.throws(() => kernel.scanSlice(-1, 10, noStop, 0), RangeError);
+    assert.throws(() => kernel.scanSlice(0.5, 10, noStop, 0), RangeError);
+    assert.throws(() => kernel.scanSlice(0, 2 ** 53, noStop, 0), RangeError);
+  });
 });
