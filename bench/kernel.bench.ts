@@ -76,7 +76,7 @@ export async function benchKernel(opts: { quick: boolean }): Promise<BenchRow[]>
       ...versus(oneShotRate),
     },
     { name: "kernel: JS engine (SHA-1 in Int32 locals)", value: jsRate, unit, ...versus(jsRate) },
-    { name: "kernel: wasm SIMD128 engine (4 lanes)", value: wasmRate, unit, ...versus(wasmRate) },
+    { name: "kernel: wasm SIMD128 engine (2 × 4 lanes)", value: wasmRate, unit, ...versus(wasmRate) },
   ];
 }
 
