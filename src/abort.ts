@@ -40,3 +40,13 @@ export function delay(signal: AbortSignal, ms: number): Promise<void> {
     return () => clearTimeout(timer);
   });
 }
+
+/**
+ * Like AbortSignal.timeout(ms), but its timer keeps the process alive: AbortSignal.timeout's timer is unref'd,
+ * so a shutdown waiting on it in an otherwise idle process would never wake. Call `clear()` when done.
+ */
+export function refTimeout(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms`)), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}

@@ -7,6 +7,7 @@ import { createServer as createHttp2Server, type Http2Session } from "node:http2
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { refTimeout } from "../abort.ts";
 import { shuttingDown } from "../errors.ts";
 import { HashFinder } from "../gen/hash_name/hash_name_pb.ts";
 import { SearchPool } from "../pool/pool.ts";
@@ -35,6 +36,23 @@ export interface CancelkitServer {
 
 /** How long calls get to unwind after the shutdown signal aborts them, before connections are destroyed. */
 const UNWIND_MS = 1000;
+
+/** Waits until no call is in progress, or `ms` has passed. */
+async function waitForCalls(calls: CallTracker, ms: number): Promise<void> {
+  const timeout = refTimeout(ms);
+  await calls.whenIdle(timeout.signal).catch(() => {});
+  timeout.clear();
+}
+
+/** Waits until every connection has closed on its own, or `ms` has passed. */
+async function waitForSockets(sockets: Set<Socket>, ms: number): Promise<void> {
+  const timeout = refTimeout(ms);
+  await Promise.race([
+    Promise.all([...sockets].map((socket) => new Promise((resolve) => socket.once("close", resolve)))),
+    new Promise((resolve) => timeout.signal.addEventListener("abort", resolve, { once: true })),
+  ]);
+  timeout.clear();
+}
 
 export async function startServer(options: ServerOptions, log: Logger): Promise<CancelkitServer> {
   const pool = new SearchPool({
@@ -100,12 +118,15 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
       // GOAWAY: clients start no new streams on these sessions; running ones go on.
       for (const session of sessions) session.close();
       h1.closeIdleConnections();
-      await calls.whenIdle(AbortSignal.timeout(graceMs)).catch(() => {});
+      await waitForCalls(calls, graceMs);
       if (calls.active > 0) {
         log.info("shutdown", { phase: "aborting", activeCalls: calls.active });
         shutdownController.abort(shuttingDown());
-        await calls.whenIdle(AbortSignal.timeout(UNWIND_MS)).catch(() => {});
+        await waitForCalls(calls, UNWIND_MS);
       }
+      // Closed sessions end once their streams have flushed their last messages and trailers; wait for that.
+      h1.closeIdleConnections();
+      await waitForSockets(sockets, UNWIND_MS);
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
       await closed;

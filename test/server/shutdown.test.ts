@@ -18,11 +18,12 @@ describe("shutdown", () => {
     const s = await startTestServer({ maximumHashes: 0 });
     const call = s.hashFinder().find({ desiredName: NEVER });
     await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
-    await s.server.shutdown(100);
-    const error = await call.then(
+    const outcome = call.then(
       () => assert.fail("the call should not succeed"),
       (e: unknown) => ConnectError.from(e),
     );
+    await s.server.shutdown(100);
+    const error = await outcome;
     assert.equal(error.code, Code.Unavailable);
     assert.match(error.rawMessage, /server shutting down/);
     const line = await s.callLog("hash_name.HashFinder/Find", "UNAVAILABLE");
