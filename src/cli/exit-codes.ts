@@ -12,6 +12,8 @@ export const EXIT = {
   notFound: 7,
   unauthenticated: 8,
   cancelled: 130,
+  /** stdout's reader closed the pipe (`| head`): the call was cancelled; the shell's SIGPIPE convention. */
+  outputClosed: 141,
 } as const;
 
 /** Maps an RPC error to an exit code and a one-line message for stderr. */

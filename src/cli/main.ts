@@ -17,6 +17,9 @@ Commands:
 Ctrl-C cancels a running call and exits 130.
 `;
 
+/** The abort reason when stdout's reader went away. */
+const OUTPUT_CLOSED = "output closed";
+
 type Command = (args: string[], signal: AbortSignal) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
@@ -36,6 +39,11 @@ async function main(argv: string[]): Promise<number> {
 
   const interrupt = new AbortController();
   process.once("SIGINT", () => interrupt.abort(new ConnectError("cancelled by Ctrl-C", Code.Canceled)));
+  // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    interrupt.abort(new ConnectError(OUTPUT_CLOSED, Code.Canceled));
+  });
   return command(args, interrupt.signal);
 }
 
@@ -49,9 +57,13 @@ try {
     process.exitCode = EXIT.usage;
   } else {
     const server = process.argv.find((_, i, all) => all[i - 1] === "--server") ?? "127.0.0.1:50051";
-    const { code, message } = describeFailure(error, server);
-    process.stderr.write(`${message}\n`);
-    process.exitCode = code;
+    if (error instanceof ConnectError && error.rawMessage === OUTPUT_CLOSED) {
+      process.exitCode = EXIT.outputClosed; // like a process ended by SIGPIPE, silently
+    } else {
+      const { code, message } = describeFailure(error, server);
+      process.stderr.write(`${message}\n`);
+      process.exitCode = code;
+    }
   }
 }
 // Pending HTTP/2 sessions must not keep a finished command alive; give a cancel's RST_STREAM a moment to leave.

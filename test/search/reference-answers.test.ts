@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { candidateAt } from "../../src/search/candidates.ts";
 import { createKernel, type KernelEngine } from "../../src/search/kernel.ts";
 import type { Hit } from "../../src/search/reference.ts";
+import { REFERENCE_FIND_RANGE, REFERENCE_FINDS } from "../helpers/reference-answers.ts";
 
 const ENGINES: KernelEngine[] = ["wasm", "js"];
 const noStop = new Int32Array(new SharedArrayBuffer(4));
@@ -26,16 +27,7 @@ function secret(index: number): string {
 
 for (const engine of ENGINES) {
   describe(`reference answers (${engine} engine)`, () => {
-    const finds: Array<[string, number, string]> = [
-      ["aa", 0, "ZA=="],
-      ["Aa", 0, "ZA=="],
-      ["doc", 0, "AMA="],
-      ["doct", 0, "AA+H"],
-      ["grpc", 1, "Gw=="],
-      ["x", 0, "AA=="],
-      ["a", 0, ""],
-    ];
-    for (const [target, ideal, expected] of finds) {
+    for (const [target, ideal, expected] of REFERENCE_FINDS) {
       test(`Find(${JSON.stringify(target)}, ${ideal}) → ${JSON.stringify(expected)}`, () => {
         const hits = searchFromStart(target, ideal, -1, engine);
         assert.equal(hits.length, 1);
@@ -47,15 +39,16 @@ for (const engine of ENGINES) {
     });
 
     test('FindRange("doctor", 1, 3): 663 hits ending at 4fE= (distance 1, index 57872)', () => {
-      const hits = searchFromStart("doctor", 1, 3, engine);
-      assert.equal(hits.length, 663);
+      const { name, ideal, interesting, count, firstSecrets, last } = REFERENCE_FIND_RANGE;
+      const hits = searchFromStart(name, ideal, interesting, engine);
+      assert.equal(hits.length, count);
       assert.deepEqual(
         hits.slice(0, 5).map((hit) => secret(hit.index)),
-        ["Eg==", "JA==", "cw==", "5A==", "8w=="],
+        firstSecrets,
       );
-      assert.deepEqual(hits.at(-1), { index: 57872, distance: 1 });
-      assert.equal(secret(57872), "4fE=");
-      assert.ok(hits.slice(0, -1).every((hit) => hit.distance > 1 && hit.distance <= 3));
+      assert.deepEqual(hits.at(-1), { index: last.index, distance: last.distance });
+      assert.equal(secret(last.index), last.secret);
+      assert.ok(hits.slice(0, -1).every((hit) => hit.distance > ideal && hit.distance <= interesting));
     });
   });
 }
