@@ -19,7 +19,9 @@ try {
   const template = JSON.stringify({
     version: "v2",
     inputs: [{ directory: "proto" }],
-    plugins: [{ local: "protoc-gen-es", out, opt: ["target=ts", "import_extension=ts"] }],
+    plugins: [
+      { local: "protoc-gen-es", out, opt: ["target=ts", "import_extension=ts", "erasable_syntax=true"] },
+    ],
   });
   execFileSync("buf", ["generate", "--template", template], { stdio: "inherit" });
   const fresh = files(out)
