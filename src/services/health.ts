@@ -14,12 +14,13 @@ import {
 export { ServingStatus };
 export type ServingStatusValue = HealthCheckResponse["status"];
 
-type Listener = (service: string) => void;
+/** Told the service whose status changed, or undefined when the whole server is shutting down. */
+type Listener = (service: string | undefined) => void;
 
 /**
  * The status of each known service; "" is the server as a whole and starts SERVING. Once `enterShutdown()` has
  * run, every status is NOT_SERVING and stays so: later `set()` calls are ignored, so a late registration cannot
- * make a stopping server look healthy.
+ * make a stopping server look healthy, and Watch streams end after telling their client.
  */
 export class HealthState {
   readonly #statuses = new Map<string, ServingStatusValue>([["", ServingStatus.SERVING]]);
@@ -42,10 +43,20 @@ export class HealthState {
     this.#update(service, status);
   }
 
-  /** Flips every service (and "") to NOT_SERVING for good; watchers see the change at once. Idempotent. */
+  /**
+   * Flips every service (and "") to NOT_SERVING for good. Watchers get the change at once, then their streams end
+   * with OK (the spec tells clients to retry), so open Watch calls do not hold up a graceful shutdown. Idempotent.
+   */
   enterShutdown(): void {
+    if (this.#shuttingDown) return;
     this.#shuttingDown = true;
     for (const service of this.#statuses.keys()) this.#update(service, ServingStatus.NOT_SERVING);
+    for (const listener of this.#listeners) listener(undefined);
+  }
+
+  /** Whether `enterShutdown()` has run. */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
   }
 
   /** A snapshot of every service and its status. */
@@ -73,8 +84,9 @@ export class HealthState {
 
 /**
  * The Health service over `health`. Check of an unknown service fails with NOT_FOUND; Watch of one sends
- * SERVICE_UNKNOWN and keeps watching (as the spec says). Watch ends when the call's signal aborts (client cancel,
- * deadline, shutdown) with that signal's reason as the status.
+ * SERVICE_UNKNOWN and keeps watching (as the spec says). Watch ends with OK once `health.enterShutdown()` has run
+ * and the client has the last status, or when the call's signal aborts (client cancel, deadline, shutdown signal)
+ * with that signal's reason as the status.
  */
 export function createHealthService(health: HealthState): ServiceImpl<typeof Health> {
   return {
@@ -90,7 +102,7 @@ export function createHealthService(health: HealthState): ServiceImpl<typeof Hea
       let dirty = true;
       let wake: (() => void) | undefined;
       const stopListening = health.onChange((service) => {
-        if (service !== req.service) return;
+        if (service !== undefined && service !== req.service) return;
         dirty = true;
         wake?.();
       });
@@ -107,6 +119,7 @@ export function createHealthService(health: HealthState): ServiceImpl<typeof Hea
               sent = status;
               yield { status };
             }
+            if (health.shuttingDown) return;
             continue;
           }
           await new Promise<void>((resolve) => {

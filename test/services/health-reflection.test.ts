@@ -166,25 +166,34 @@ describe("grpc.health.v1.Health", () => {
     await untilNoListeners(f.health);
   });
 
-  test("enterShutdown flips every watcher to NOT_SERVING and ignores later set()", async () => {
-    const controller = new AbortController();
-    const stream = f.healthClient
-      .watch({ service: "" }, { signal: controller.signal, timeoutMs: 10_000 })
-      [Symbol.asyncIterator]();
-    try {
-      assert.equal((await stream.next()).value?.status, Status.SERVING);
-      f.health.enterShutdown();
-      assert.equal((await stream.next()).value?.status, Status.NOT_SERVING);
-    } finally {
-      await cancel(controller, stream);
+  test("enterShutdown flips watchers to NOT_SERVING, ends their streams with OK, and ignores later set()", async () => {
+    const watchers = ["", "hash_name.HashFinder", "never-registered"].map((service) =>
+      f.healthClient.watch({ service }, { timeoutMs: 10_000 })[Symbol.asyncIterator](),
+    );
+    const first = await Promise.all(watchers.map((stream) => stream.next()));
+    assert.deepEqual(
+      first.map((r) => r.value?.status),
+      [Status.SERVING, Status.SERVING, Status.SERVICE_UNKNOWN],
+    );
+    f.health.enterShutdown();
+    const [all, hashFinder, unknown] = watchers;
+    for (const stream of [all, hashFinder]) {
+      assert.equal((await stream?.next())?.value?.status, Status.NOT_SERVING);
+      assert.equal((await stream?.next())?.done, true, "the stream ends with OK after NOT_SERVING");
     }
+    assert.equal((await unknown?.next())?.done, true, "an unknown service's watch ends too");
+    await untilNoListeners(f.health);
+
     f.health.set("", Status.SERVING);
     for (const [, status] of f.health.entries()) assert.equal(status, Status.NOT_SERVING);
     assert.equal(
       (await f.healthClient.check({ service: "" }, { timeoutMs: 5000 })).status,
       Status.NOT_SERVING,
     );
-    await untilNoListeners(f.health);
+    const late = [];
+    for await (const reply of f.healthClient.watch({ service: "" }, { timeoutMs: 10_000 }))
+      late.push(reply.status);
+    assert.deepEqual(late, [Status.NOT_SERVING], "a Watch started after shutdown gets NOT_SERVING and ends");
   });
 });
 
