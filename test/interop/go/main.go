@@ -43,7 +43,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -255,6 +255,14 @@ func taskJSON(res *todopb.ListTasksResponse) result {
 	return task
 }
 
+// withDone sets the request's done field through reflection: the field is `bool` in the book's proto and
+// `optional bool` (a *bool in Go) in cancelkit's, and the probe builds against either.
+func withDone(req *todopb.UpdateTasksRequest, done bool) *todopb.UpdateTasksRequest {
+	m := req.ProtoReflect()
+	m.Set(m.Descriptor().Fields().ByName("done"), protoreflect.ValueOfBool(done))
+	return req
+}
+
 // listTasks reads a whole ListTasks stream, or returns the status it failed with.
 func listTasks(ctx context.Context, c todopb.TodoServiceClient, mask *fieldmaskpb.FieldMask) ([]result, error) {
 	tasks := []result{}
@@ -347,7 +355,7 @@ func runTodoFlow(conn *grpc.ClientConn, bare *grpc.ClientConn, _ []string) resul
 	updates := []*todopb.UpdateTasksRequest{
 		{Id: ids[0], Description: "A better name for the task"},
 		{Id: ids[1], DueDate: timestamppb.New(dueDate.Add(5 * time.Hour))},
-		{Id: ids[2], Done: proto.Bool(true)},
+		withDone(&todopb.UpdateTasksRequest{Id: ids[2]}, true),
 	}
 	up, err := c.UpdateTasks(ctx)
 	for i := 0; err == nil && i < len(updates); i++ {
