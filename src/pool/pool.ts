@@ -9,7 +9,13 @@ import { searchFailed } from "./errors.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
 import { Scheduler, type SearchRequest, type Slice } from "./scheduler.ts";
 import type { SearchRun } from "./search-run.ts";
-import { createSharedState, executingCount, stopFlagIndex, waitUntilExecuting } from "./shared-state.ts";
+import {
+  createSharedState,
+  executingCount,
+  stopFlagIndex,
+  waitUntilExecuting,
+  waitUntilNoneExecuting,
+} from "./shared-state.ts";
 
 export type { SearchQuery } from "../search/kernel.ts";
 export type { Hit } from "../search/reference.ts";
@@ -161,6 +167,16 @@ export class SearchPool {
    */
   whenExecuting(signal: AbortSignal): Promise<void> {
     return waitUntilExecuting(signal, this.#state);
+  }
+
+  /**
+   * Resolves once no worker is inside the kernel (at once if none is now), woken by the workers themselves: the
+   * benchmark's clock for "the last worker stopped" after a cancel. Rejects with `signal.reason` if it aborts
+   * first. A worker may still enter the kernel afterwards for a slice already queued to it (it returns at once
+   * if that slice's search was stopped).
+   */
+  whenNoneExecuting(signal: AbortSignal): Promise<void> {
+    return waitUntilNoneExecuting(signal, this.#state);
   }
 
   /**

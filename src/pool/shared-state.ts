@@ -74,13 +74,30 @@ export function executingCount(state: Int32Array): number {
  * Main thread: resolves once some worker is inside the kernel. Never blocks the event loop (Atomics.waitAsync);
  * rejects with `signal.reason` if the signal aborts first.
  */
-export async function waitUntilExecuting(signal: AbortSignal, state: Int32Array): Promise<void> {
+export function waitUntilExecuting(signal: AbortSignal, state: Int32Array): Promise<void> {
+  return waitForExecutingCount(signal, state, (count) => count > 0);
+}
+
+/**
+ * Main thread: resolves once no worker is inside the kernel (at once if none is now). Woken by the workers'
+ * notify on leaving, so it measures how fast a stop really lands without spinning a core. Rejects with
+ * `signal.reason` if the signal aborts first.
+ */
+export function waitUntilNoneExecuting(signal: AbortSignal, state: Int32Array): Promise<void> {
+  return waitForExecutingCount(signal, state, (count) => count === 0);
+}
+
+async function waitForExecutingCount(
+  signal: AbortSignal,
+  state: Int32Array,
+  satisfied: (count: number) => boolean,
+): Promise<void> {
   for (;;) {
     signal.throwIfAborted();
     // Load then wait on the value we saw: if a worker changes it in between, waitAsync returns "not-equal" at
-    // once, so an increment can never be missed.
+    // once, so a change can never be missed.
     const seen = Atomics.load(state, EXECUTING_COUNT);
-    if (seen > 0) return;
+    if (satisfied(seen)) return;
     const waiting = Atomics.waitAsync(state, EXECUTING_COUNT, seen);
     if (!waiting.async) continue;
     await abortable(signal, waiting.value);

@@ -36,14 +36,24 @@ export function lengthAt(index: number): number {
 export function candidateAt(index: number): Uint8Array {
   if (!Number.isSafeInteger(index) || index < 0)
     throw new RangeError(`candidate index ${index} is not valid`);
+  const bytes = new Uint8Array(lengthAt(index));
+  writeCandidate(index, bytes);
+  return bytes;
+}
+
+/**
+ * Writes the bytes of the candidate at `index` (a valid index, as for candidateAt) into the start of `out`, which
+ * must be long enough; returns the candidate's length. Allocates nothing: the kernel calls it once per run.
+ */
+export function writeCandidate(index: number, out: Uint8Array): number {
   const length = lengthAt(index);
+  if (length > out.length) throw new RangeError(`candidate ${index} has ${length} bytes, more than fit`);
   let offset = index - firstIndexOfLength(length);
-  const bytes = new Uint8Array(length);
   for (let i = length - 1; i >= 0; i--) {
-    bytes[i] = offset % BYTE_VALUES;
+    out[i] = offset % BYTE_VALUES;
     offset = Math.floor(offset / BYTE_VALUES);
   }
-  return bytes;
+  return length;
 }
 
 /** The position of `candidate` in candidate order; the inverse of candidateAt. */

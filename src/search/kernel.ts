@@ -7,7 +7,7 @@
  * or the JavaScript engine. A scanner only says which candidate is the next within the report distance; the exact
  * distance of each hit is recomputed here from its digest, and a disagreement throws (it would be a kernel bug).
  */
-import { BYTE_VALUES, candidateAt, lengthAt } from "./candidates.ts";
+import { BYTE_VALUES, lengthAt, writeCandidate } from "./candidates.ts";
 import { createJsScanner, sha1Block } from "./js-scanner.ts";
 import type { Hit } from "./reference.ts";
 import { blockWords, MAX_BLOCK_LENGTH, type RunScanner } from "./run-scanner.ts";
@@ -66,6 +66,10 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
     return valuesDistance(target, values);
   };
   const emptyDigest = new Int32Array(5);
+  // Scratch for one run, reused: the scan loop allocates nothing per run, so a worker never pauses for a
+  // scavenge in the middle of a search (a GC pause is time in which it cannot see its stop flag).
+  const candidate = new Uint8Array(MAX_BLOCK_LENGTH);
+  const words = new Int32Array(5);
 
   return {
     scanSlice(start, end, stop, slot) {
@@ -94,11 +98,16 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
         }
         if (length > MAX_BLOCK_LENGTH)
           throw new RangeError(`candidate index ${index} is beyond the search space`);
-        const bytes = candidateAt(index);
-        const from = bytes[length - 1]!;
+        writeCandidate(index, candidate);
+        const from = candidate[length - 1]!;
         const count = Math.min(BYTE_VALUES - from, end - index);
         const to = from + count;
-        const [w0, w1, varyWord, shift, w15] = blockWords(bytes, length);
+        blockWords(candidate, length, words);
+        const w0 = words[0]!;
+        const w1 = words[1]!;
+        const varyWord = words[2]!;
+        const shift = words[3]!;
+        const w15 = words[4]!;
         for (let v = from; v < to; v++) {
           v = scanner.firstHit(w0, w1, varyWord, shift, w15, v, to);
           if (v < 0) break;

@@ -29,8 +29,12 @@ export interface RunScanner {
 /** Largest candidate length the single-block layout supports (8 bytes would push padding into W2). */
 export const MAX_BLOCK_LENGTH = 7;
 
-/** Block words of a candidate whose last byte is zeroed: [w0, w1, varyWord, shift, w15]. */
-export function blockWords(bytes: Uint8Array, length: number): [number, number, number, number, number] {
+/**
+ * Block words of a candidate whose last byte is zeroed, written into `out` as [w0, w1, varyWord, shift, w15]
+ * (an out-parameter: the kernel calls this once per run and must not allocate, or its worker pauses for GC).
+ * Reads only `bytes[0 .. length - 2]`.
+ */
+export function blockWords(bytes: Uint8Array, length: number, out: Int32Array): void {
   let w0 = 0;
   let w1 = 0;
   for (let p = 0; p < 8; p++) {
@@ -39,5 +43,9 @@ export function blockWords(bytes: Uint8Array, length: number): [number, number, 
     else w1 |= byte << (24 - 8 * (p - 4));
   }
   const last = length - 1;
-  return [w0 | 0, w1 | 0, last >> 2, 24 - 8 * (last & 3), length * 8];
+  out[0] = w0;
+  out[1] = w1;
+  out[2] = last >> 2;
+  out[3] = 24 - 8 * (last & 3);
+  out[4] = length * 8;
 }
