@@ -54,3 +54,8 @@ export function unauthenticated(why: string): ConnectError {
 export function notFound(what: string): ConnectError {
   return new ConnectError(`${what} not found`, Code.NotFound);
 }
+
+/** A client stream sent more messages than one call may carry: RESOURCE_EXHAUSTED naming the limit. */
+export function tooManyMessages(what: string, limit: number): ConnectError {
+  return new ConnectError(`too many ${what} in one stream: the limit is ${limit}`, Code.ResourceExhausted);
+}

@@ -10,10 +10,16 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { refTimeout } from "../abort.ts";
 import { shuttingDown } from "../errors.ts";
 import { HashFinder } from "../gen/hash_name/hash_name_pb.ts";
+import { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { SearchPool } from "../pool/pool.ts";
 import { createHashFinder } from "../services/hash-finder.ts";
+import { createTodoService } from "../services/todo.ts";
+import { ensureLocalUser } from "../store/bootstrap.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
+import type { TaskStore } from "../store/task-store.ts";
 import { callContextValues } from "./call-info.ts";
 import { CallTracker } from "./call-tracker.ts";
+import { createAuthInterceptor } from "./interceptors/auth.ts";
 import { createLoggingInterceptor } from "./interceptors/logging.ts";
 import type { Logger } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
@@ -25,6 +31,8 @@ export interface CancelkitServer {
   readonly port: number;
   readonly pool: SearchPool;
   readonly calls: CallTracker;
+  /** The task store, owned by the server: closed at the end of shutdown, after the calls have drained. */
+  readonly store: TaskStore;
   /** Aborted (with UNAVAILABLE) when shutdown gives up waiting; every call's signal is linked to it. */
   readonly shutdownSignal: AbortSignal;
   /**
@@ -54,7 +62,42 @@ async function waitForSockets(sockets: Set<Socket>, ms: number): Promise<void> {
   timeout.clear();
 }
 
-export async function startServer(options: ServerOptions, log: Logger): Promise<CancelkitServer> {
+/** What a caller may supply instead of the defaults; for benchmarks and tests. */
+export interface ServerDependencies {
+  /**
+   * The task store to serve instead of the SQLite store in `options.dataDir` (e.g. a MemoryTaskStore as a
+   * benchmark baseline). The server takes ownership: it closes the store at the end of shutdown.
+   */
+  store?: TaskStore;
+}
+
+/**
+ * Opens the store (SQLite in `options.dataDir` unless one is given), creates the local user and its token file
+ * on first start, then listens. Rejects (closing what it opened) if the store cannot be opened or the port
+ * cannot be bound.
+ */
+export async function startServer(
+  options: ServerOptions,
+  log: Logger,
+  dependencies: ServerDependencies = {},
+): Promise<CancelkitServer> {
+  const store = dependencies.store ?? (await openSqliteStore(options.dataDir));
+  try {
+    await ensureLocalUser(new AbortController().signal, store, options.dataDir, (message, fields) =>
+      log.info(message, stringFields(fields)),
+    );
+    return await listen(options, log, store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+function stringFields(fields: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, String(value)]));
+}
+
+async function listen(options: ServerOptions, log: Logger, store: TaskStore): Promise<CancelkitServer> {
   const pool = new SearchPool({
     workers: options.workers,
     maxRunning: options.maxRunning,
@@ -66,12 +109,17 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
 
   const routes = (router: ConnectRouter) => {
     router.service(HashFinder, createHashFinder({ pool, maximumHashes: options.maximumHashes }));
+    router.service(TodoService, createTodoService({ store }));
   };
   const handler = connectNodeAdapter({
     routes,
     shutdownSignal: shutdownController.signal,
     contextValues: callContextValues,
-    interceptors: [createLoggingInterceptor({ log, calls, shutdownSignal: shutdownController.signal })],
+    // Logging outermost, so that calls refused by auth are logged too.
+    interceptors: [
+      createLoggingInterceptor({ log, calls, shutdownSignal: shutdownController.signal }),
+      createAuthInterceptor({ store, services: [TodoService.typeName] }),
+    ],
     fallback(_req, res) {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
       res.end("cancelkit: no such route. gRPC services: hash_name.HashFinder, todo.v2.TodoService\n");
@@ -95,7 +143,11 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
   });
 
   await new Promise<void>((resolve, reject) => {
-    net.once("error", reject);
+    net.once("error", (error) => {
+      // The pool's workers would keep the process alive; the caller closes the store.
+      void pool.close(error);
+      reject(error);
+    });
     net.listen(options.port, options.host, () => {
       net.off("error", reject);
       resolve();
@@ -108,6 +160,7 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
     port,
     workers: options.workers,
     maximumHashes: options.maximumHashes,
+    dataDir: options.dataDir,
   });
 
   let stopping: Promise<void> | undefined;
@@ -131,10 +184,20 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
       for (const socket of sockets) socket.destroy();
       await closed;
       await pool.close(shuttingDown());
+      // Last: every call has ended, so no write is lost and none is half-done; close() commits what is queued.
+      await store.close();
       log.info("shutdown", { phase: "done" });
     })();
     return stopping;
   };
 
-  return { host: options.host, port, pool, calls, shutdownSignal: shutdownController.signal, shutdown };
+  return {
+    host: options.host,
+    port,
+    pool,
+    calls,
+    store,
+    shutdownSignal: shutdownController.signal,
+    shutdown,
+  };
 }

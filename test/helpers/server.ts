@@ -9,8 +9,14 @@ import type { Client, Transport } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
-import { type CancelkitServer, startServer } from "../../src/server/create-server.ts";
+import { TodoService } from "../../src/gen/todo/v2/todo_pb.ts";
+import {
+  type CancelkitServer,
+  type ServerDependencies,
+  startServer,
+} from "../../src/server/create-server.ts";
 import { defaultServerOptions, type ServerOptions } from "../../src/server/options.ts";
+import { readTokenFile, tokenPath } from "../../src/store/bootstrap.ts";
 import { createMemoryLogger, type MemoryLogger } from "./memory-logger.ts";
 
 export interface TestServer {
@@ -23,12 +29,22 @@ export interface TestServer {
   /** A Connect-protocol transport over HTTP/1.1, like a browser on plain http. */
   connectHttp1(): Transport;
   hashFinder(transport?: Transport): Client<typeof HashFinder>;
+  /** The token of the user "local" that the server created on first start (read from `<dataDir>/token`). */
+  readonly localToken: string;
+  /**
+   * A TodoService client on its own connection whose calls carry `authorization: Bearer <token>` (default: the
+   * local token; `null`: no authorization header at all).
+   */
+  todo(token?: string | null): Client<typeof TodoService>;
   /** The call log line for `method` with the given outcome (waits for it). */
   callLog(method: string, outcome?: string): ReturnType<MemoryLogger["waitFor"]>;
   close(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ServerOptions> = {},
+  dependencies: ServerDependencies = {},
+): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-test-"));
   const log = createMemoryLogger();
   const options: ServerOptions = {
@@ -40,10 +56,23 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     dataDir,
     ...overrides,
   };
-  const server = await startServer(options, log);
+  const server = await startServer(options, log, dependencies);
   const address = `127.0.0.1:${server.port}`;
   const baseUrl = `http://${address}`;
-  const grpc = () => createGrpcTransport({ baseUrl });
+  const localToken = await readTokenFile(tokenPath(dataDir));
+  const grpc = (token?: string | null) =>
+    createGrpcTransport({
+      baseUrl,
+      interceptors:
+        token === undefined || token === null
+          ? []
+          : [
+              (next) => (req) => {
+                req.header.set("authorization", `Bearer ${token}`);
+                return next(req);
+              },
+            ],
+    });
   return {
     server,
     log,
@@ -52,6 +81,8 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     grpc,
     connectHttp1: () => createConnectTransport({ baseUrl, httpVersion: "1.1" }),
     hashFinder: (transport = grpc()) => createClient(HashFinder, transport),
+    localToken,
+    todo: (token = localToken) => createClient(TodoService, grpc(token)),
     callLog: (method, outcome) =>
       log.waitFor(
         (e) => e.event === "call" && e.method === method && (outcome === undefined || e.outcome === outcome),

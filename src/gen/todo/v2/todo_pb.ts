@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file todo/v2/todo.proto.
  */
 export const file_todo_v2_todo: GenFile = /*@__PURE__*/
-  fileDesc("ChJ0b2RvL3YyL3RvZG8ucHJvdG8SB3RvZG8udjIiYwoEVGFzaxIKCgJpZBgBIAEoBBITCgtkZXNjcmlwdGlvbhgCIAEoCRIMCgRkb25lGAMgASgIEiwKCGR1ZV9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJTCg5BZGRUYXNrUmVxdWVzdBITCgtkZXNjcmlwdGlvbhgBIAEoCRIsCghkdWVfZGF0ZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHQoPQWRkVGFza1Jlc3BvbnNlEgoKAmlkGAEgASgEIjwKEExpc3RUYXNrc1JlcXVlc3QSKAoEbWFzaxgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siQQoRTGlzdFRhc2tzUmVzcG9uc2USGwoEdGFzaxgBIAEoCzINLnRvZG8udjIuVGFzaxIPCgdvdmVyZHVlGAIgASgIInEKElVwZGF0ZVRhc2tzUmVxdWVzdBIKCgJpZBgBIAEoBBITCgtkZXNjcmlwdGlvbhgCIAEoCRIMCgRkb25lGAMgASgIEiwKCGR1ZV9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIVChNVcGRhdGVUYXNrc1Jlc3BvbnNlIiAKEkRlbGV0ZVRhc2tzUmVxdWVzdBIKCgJpZBgBIAEoBCIVChNEZWxldGVUYXNrc1Jlc3BvbnNlMqsCCgtUb2RvU2VydmljZRI8CgdBZGRUYXNrEhcudG9kby52Mi5BZGRUYXNrUmVxdWVzdBoYLnRvZG8udjIuQWRkVGFza1Jlc3BvbnNlEkQKCUxpc3RUYXNrcxIZLnRvZG8udjIuTGlzdFRhc2tzUmVxdWVzdBoaLnRvZG8udjIuTGlzdFRhc2tzUmVzcG9uc2UwARJKCgtVcGRhdGVUYXNrcxIbLnRvZG8udjIuVXBkYXRlVGFza3NSZXF1ZXN0GhwudG9kby52Mi5VcGRhdGVUYXNrc1Jlc3BvbnNlKAESTAoLRGVsZXRlVGFza3MSGy50b2RvLnYyLkRlbGV0ZVRhc2tzUmVxdWVzdBocLnRvZG8udjIuRGVsZXRlVGFza3NSZXNwb25zZSgBMAFCRFpCZ2l0aHViLmNvbS9QYWNrdFB1Ymxpc2hpbmcvZ1JQQy1Hby1mb3ItUHJvZmVzc2lvbmFscy9wcm90by90b2RvL3YyYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChJ0b2RvL3YyL3RvZG8ucHJvdG8SB3RvZG8udjIiYwoEVGFzaxIKCgJpZBgBIAEoBBITCgtkZXNjcmlwdGlvbhgCIAEoCRIMCgRkb25lGAMgASgIEiwKCGR1ZV9kYXRlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJTCg5BZGRUYXNrUmVxdWVzdBITCgtkZXNjcmlwdGlvbhgBIAEoCRIsCghkdWVfZGF0ZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHQoPQWRkVGFza1Jlc3BvbnNlEgoKAmlkGAEgASgEIjwKEExpc3RUYXNrc1JlcXVlc3QSKAoEbWFzaxgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siQQoRTGlzdFRhc2tzUmVzcG9uc2USGwoEdGFzaxgBIAEoCzINLnRvZG8udjIuVGFzaxIPCgdvdmVyZHVlGAIgASgIIn8KElVwZGF0ZVRhc2tzUmVxdWVzdBIKCgJpZBgBIAEoBBITCgtkZXNjcmlwdGlvbhgCIAEoCRIRCgRkb25lGAMgASgISACIAQESLAoIZHVlX2RhdGUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9kb25lIhUKE1VwZGF0ZVRhc2tzUmVzcG9uc2UiIAoSRGVsZXRlVGFza3NSZXF1ZXN0EgoKAmlkGAEgASgEIhUKE0RlbGV0ZVRhc2tzUmVzcG9uc2UyqwIKC1RvZG9TZXJ2aWNlEjwKB0FkZFRhc2sSFy50b2RvLnYyLkFkZFRhc2tSZXF1ZXN0GhgudG9kby52Mi5BZGRUYXNrUmVzcG9uc2USRAoJTGlzdFRhc2tzEhkudG9kby52Mi5MaXN0VGFza3NSZXF1ZXN0GhoudG9kby52Mi5MaXN0VGFza3NSZXNwb25zZTABEkoKC1VwZGF0ZVRhc2tzEhsudG9kby52Mi5VcGRhdGVUYXNrc1JlcXVlc3QaHC50b2RvLnYyLlVwZGF0ZVRhc2tzUmVzcG9uc2UoARJMCgtEZWxldGVUYXNrcxIbLnRvZG8udjIuRGVsZXRlVGFza3NSZXF1ZXN0GhwudG9kby52Mi5EZWxldGVUYXNrc1Jlc3BvbnNlKAEwAUJEWkJnaXRodWIuY29tL1BhY2t0UHVibGlzaGluZy9nUlBDLUdvLWZvci1Qcm9mZXNzaW9uYWxzL3Byb3RvL3RvZG8vdjJiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message todo.v2.Task
@@ -137,16 +137,24 @@ export type UpdateTasksRequest = Message<"todo.v2.UpdateTasksRequest"> & {
   id: bigint;
 
   /**
+   * Empty means "unchanged".
+   *
    * @generated from field: string description = 2;
    */
   description: string;
 
   /**
-   * @generated from field: bool done = 3;
+   * cancelkit addition: `optional` gives done presence (same field number and wire type, so clients built from
+   * the book's proto still work): absent = unchanged, true/false = set. The book's proto cannot send false, since
+   * proto3 omits a default value from the wire: for its clients false means unchanged.
+   *
+   * @generated from field: optional bool done = 3;
    */
-  done: boolean;
+  done?: boolean | undefined;
 
   /**
+   * Absent means "unchanged".
+   *
    * @generated from field: google.protobuf.Timestamp due_date = 4;
    */
   dueDate?: Timestamp | undefined;

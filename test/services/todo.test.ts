@@ -1,0 +1,679 @@
+/**
+ * TodoService over real sockets against the SQLite store: every rule of issue 4 — validation naming the field,
+ * listing with overdue and masks, exact due dates, all-or-nothing UpdateTasks, acknowledged DeleteTasks, users
+ * who cannot see each other, authentication — and the cancellation contract with its server-side effect: the
+ * store stops being read (rows pulled), nothing is written, and the call's log line names the cause.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect as connectHttp2 } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  DeleteTasksRequestSchema,
+  TodoService,
+  type UpdateTasksRequest,
+  UpdateTasksRequestSchema,
+} from "../../src/gen/todo/v2/todo_pb.ts";
+import { MAX_UPDATES_PER_STREAM } from "../../src/services/todo-validate.ts";
+import { openSqliteStore } from "../../src/store/sqlite.ts";
+import type {
+  Due,
+  ListTasksOptions,
+  NewUser,
+  StoredTask,
+  TaskStore,
+  TaskUpdate,
+} from "../../src/store/task-store.ts";
+import { defer } from "../helpers/defer.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+const FAR = { seconds: 4_102_444_800n, nanos: 0 }; // 2100-01-01
+const PAST = { seconds: 1_000_000_000n, nanos: 0 }; // 2001
+const never = new AbortController().signal;
+
+async function errorOf(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  assert.fail("the call succeeded but an error was expected");
+}
+
+/** Messages as the async iterable a client or bidi stream takes. */
+async function* from<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
+}
+
+async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of stream) out.push(item);
+  return out;
+}
+
+/**
+ * A TaskStore that counts what the server asks of the real one: rows pulled from listings, tasks checked,
+ * and update/delete calls, so tests can see that the server stopped reading or never wrote.
+ */
+class ProbedStore implements TaskStore {
+  rowsPulled = 0;
+  checks = 0;
+  updateCalls = 0;
+  deletesDone = 0;
+  readonly #inner: TaskStore;
+  constructor(inner: TaskStore) {
+    this.#inner = inner;
+  }
+  addTask(signal: AbortSignal, userId: bigint, description: string, due: Due): Promise<bigint> {
+    return this.#inner.addTask(signal, userId, description, due);
+  }
+  async *listTasks(signal: AbortSignal, userId: bigint, opts?: ListTasksOptions): AsyncGenerator<StoredTask> {
+    for await (const task of this.#inner.listTasks(signal, userId, opts)) {
+      this.rowsPulled++;
+      yield task;
+    }
+  }
+  async checkTask(signal: AbortSignal, userId: bigint, id: bigint): Promise<void> {
+    this.checks++;
+    return this.#inner.checkTask(signal, userId, id);
+  }
+  updateTasks(signal: AbortSignal, userId: bigint, updates: readonly TaskUpdate[]): Promise<void> {
+    this.updateCalls++;
+    return this.#inner.updateTasks(signal, userId, updates);
+  }
+  async deleteTask(signal: AbortSignal, userId: bigint, id: bigint): Promise<void> {
+    await this.#inner.deleteTask(signal, userId, id);
+    this.deletesDone++;
+  }
+  createUser(signal: AbortSignal, name: string): Promise<NewUser> {
+    return this.#inner.createUser(signal, name);
+  }
+  userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined> {
+    return this.#inner.userForToken(signal, token);
+  }
+  countUsers(signal: AbortSignal): Promise<number> {
+    return this.#inner.countUsers(signal);
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** Starts a test server whose store is a ProbedStore over SQLite in a fresh dir. */
+async function probedServer(): Promise<{ s: TestServer; store: ProbedStore }> {
+  const dir = await mkdtemp(join(tmpdir(), "cancelkit-todo-store-"));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const store = new ProbedStore(await openSqliteStore(dir));
+  const s = await startTestServer({}, { store });
+  return { s, store };
+}
+
+/**
+ * A gRPC call on a raw HTTP/2 stream, cancelled the way grpc-go and grpcio cancel: RST_STREAM(CANCEL) while the
+ * request side is still open. (Node's Http2Stream.close(), which connect-node and grpc-js clients use, first
+ * ends the request side: the server then sees a half-close, and only after it the reset.)
+ */
+function rawCall(s: TestServer, method: string, headers: Record<string, string> = {}) {
+  const session = connectHttp2(`http://${s.address}`);
+  session.on("error", () => {});
+  const stream = session.request({
+    ":method": "POST",
+    ":path": `/todo.v2.TodoService/${method}`,
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${s.localToken}`,
+    ...headers,
+  });
+  stream.on("error", () => {});
+  // Each answer of DeleteTasks is an empty message: a 5-byte gRPC frame.
+  let received = 0;
+  const waiters = new Set<() => void>();
+  stream.on("data", (chunk: Buffer) => {
+    received += chunk.length;
+    for (const wake of waiters) wake();
+  });
+  return {
+    /** Resolves once `n` empty answers have arrived. */
+    answers(n: number): Promise<void> {
+      return new Promise((resolve) => {
+        const check = () => {
+          if (received < n * 5) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    send(message: Uint8Array) {
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(message.length, 1);
+      stream.write(Buffer.concat([header, message]));
+    },
+    /** RST_STREAM(CANCEL) without END_STREAM; the connection stays up (or the server would see a disconnect). */
+    cancel() {
+      stream.destroy();
+    },
+    close() {
+      session.close();
+    },
+  };
+}
+
+/** Adds `count` tasks for `userId` straight through the store (fast), all due far in the future. */
+async function fill(store: TaskStore, userId: bigint, count: number, description = "filler"): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < count) {
+        next++;
+        await store.addTask(never, userId, description, FAR);
+      }
+    }),
+  );
+}
+
+const LOCAL_USER = 1n; // the user the server creates on first start
+
+describe("AddTask", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  const bad: Array<[string, { description: string; dueDate?: Due & { $typeName?: never } }, string, RegExp]> =
+    [
+      ["empty description", { description: "", dueDate: FAR }, "description", /must not be empty/],
+      ["blank description", { description: "  \t", dueDate: FAR }, "description", /must not be empty/],
+      [
+        "description over 1000 characters",
+        { description: "x".repeat(1001), dueDate: FAR },
+        "description",
+        /at most 1000/,
+      ],
+      ["missing due date", { description: "a" }, "due_date", /is required/],
+      ["due date in the past", { description: "a", dueDate: PAST }, "due_date", /past/],
+      [
+        "due nanos out of range",
+        { description: "a", dueDate: { seconds: FAR.seconds, nanos: 1_000_000_000 } },
+        "due_date",
+        /nanos/,
+      ],
+    ];
+  for (const [what, request, field, why] of bad) {
+    test(`${what} → INVALID_ARGUMENT naming ${field}; nothing is written`, async () => {
+      const error = await errorOf(s.todo().addTask(request));
+      assert.equal(error.code, Code.InvalidArgument);
+      assert.match(error.rawMessage, new RegExp(`^${field}: `));
+      assert.match(error.rawMessage, why);
+      assert.deepEqual(await drain(s.todo().listTasks({})), []);
+    });
+  }
+
+  test("returns ascending ids that are never reused, even after a delete of the highest", async () => {
+    const client = s.todo();
+    const a = (await client.addTask({ description: "a", dueDate: FAR })).id;
+    const b = (await client.addTask({ description: "b", dueDate: FAR })).id;
+    assert.ok(b > a);
+    await drain(client.deleteTasks(from([{ id: b }])));
+    const c = (await client.addTask({ description: "c", dueDate: FAR })).id;
+    assert.ok(c > b, `id ${c} reused or lower than ${b}`);
+    await drain(client.deleteTasks(from([{ id: a }, { id: c }])));
+  });
+
+  test("a 1000-character description (emoji counted once) is accepted and returned as sent", async () => {
+    const description = "🙂".repeat(1000);
+    const { id } = await s.todo().addTask({ description, dueDate: FAR });
+    const [listed] = await drain(s.todo().listTasks({}));
+    assert.equal(listed?.task?.description, description);
+    await drain(s.todo().deleteTasks(from([{ id }])));
+  });
+});
+
+describe("ListTasks", () => {
+  let s: TestServer;
+  let ids: bigint[];
+  const soon = { seconds: 4_102_444_800n, nanos: 999_999_999 };
+  before(async () => {
+    s = await startTestServer();
+    const store = s.server.store;
+    // The store does not validate: it can hold overdue tasks, which AddTask would refuse to create.
+    ids = [
+      await store.addTask(never, LOCAL_USER, "future", soon),
+      await store.addTask(never, LOCAL_USER, "overdue", PAST),
+      await store.addTask(never, LOCAL_USER, "done, past due", PAST),
+    ];
+    await store.updateTasks(never, LOCAL_USER, [{ id: ids[2] ?? 0n, done: true }]);
+  });
+  after(() => s.close());
+
+  test("streams the caller's tasks in id order with overdue = due < now && !done; due nanos exact", async () => {
+    const listed = await drain(s.todo().listTasks({}));
+    assert.deepEqual(
+      listed.map((r) => [r.task?.id, r.task?.description, r.task?.done, r.overdue]),
+      [
+        [ids[0], "future", false, false],
+        [ids[1], "overdue", false, true],
+        [ids[2], "done, past due", true, false],
+      ],
+    );
+    assert.deepEqual(
+      { seconds: listed[0]?.task?.dueDate?.seconds, nanos: listed[0]?.task?.dueDate?.nanos },
+      soon,
+    );
+  });
+
+  test("a mask keeps only its paths (overdue is still computed); an empty mask keeps all", async () => {
+    const masked = await drain(s.todo().listTasks({ mask: { paths: ["id", "description"] } }));
+    assert.deepEqual(
+      masked.map((r) => [r.task?.id, r.task?.description, r.task?.done, r.task?.dueDate, r.overdue]),
+      [
+        [ids[0], "future", false, undefined, false],
+        [ids[1], "overdue", false, undefined, true],
+        [ids[2], "done, past due", false, undefined, false],
+      ],
+    );
+    const onlyDue = await drain(s.todo().listTasks({ mask: { paths: ["due_date", "done"] } }));
+    assert.deepEqual(
+      onlyDue.map((r) => [r.task?.id, r.task?.description, r.task?.done, r.task?.dueDate?.seconds]),
+      [
+        [0n, "", false, soon.seconds],
+        [0n, "", false, PAST.seconds],
+        [0n, "", true, PAST.seconds],
+      ],
+    );
+    const all = await drain(s.todo().listTasks({ mask: { paths: [] } }));
+    assert.equal(all[2]?.task?.description, "done, past due");
+    assert.equal(all[2]?.task?.done, true);
+  });
+
+  test("an unknown mask path → INVALID_ARGUMENT naming it", async () => {
+    const error = await errorOf(drain(s.todo().listTasks({ mask: { paths: ["id", "owner"] } })));
+    assert.equal(error.code, Code.InvalidArgument);
+    assert.match(error.rawMessage, /^mask\.paths: unknown path "owner"/);
+  });
+
+  test("the same service answers Connect over HTTP/1.1 (browser transport)", async () => {
+    const client = createClient(TodoService, s.connectHttp1());
+    const listed = await drain(
+      client.listTasks({}, { headers: { authorization: `Bearer ${s.localToken}` } }),
+    );
+    assert.equal(listed.length, 3);
+  });
+});
+
+describe("UpdateTasks", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  const update = (fields: MessageInitShape<typeof UpdateTasksRequestSchema>): UpdateTasksRequest =>
+    create(UpdateTasksRequestSchema, fields);
+
+  async function task(id: bigint) {
+    const listed = await drain(s.todo().listTasks({}));
+    return listed.find((r) => r.task?.id === id)?.task;
+  }
+
+  test("each message changes only what it sets; done true/false sets, absent leaves it; nanos exact", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "first", dueDate: FAR });
+    const later = { seconds: FAR.seconds + 3600n, nanos: 123_456_789 };
+    await client.updateTasks(
+      from([
+        update({ id, done: true }),
+        update({ id, description: "renamed" }), // done absent: stays true
+        update({ id, dueDate: later }),
+      ]),
+    );
+    let t = await task(id);
+    assert.deepEqual(
+      [t?.description, t?.done, t?.dueDate?.seconds, t?.dueDate?.nanos],
+      ["renamed", true, later.seconds, later.nanos],
+    );
+    // Empty description and no due date: unchanged; explicit done=false clears.
+    await client.updateTasks(from([update({ id, description: "", done: false })]));
+    t = await task(id);
+    assert.deepEqual([t?.description, t?.done, t?.dueDate?.nanos], ["renamed", false, later.nanos]);
+  });
+
+  test("a book client's message (done=false is not on the wire in the book's proto) leaves done as is", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "book", dueDate: FAR });
+    await client.updateTasks(from([update({ id, done: true })]));
+    // What grpc-go sends for &pb.UpdateTasksRequest{Id: id, Description: "x", Done: false}: fields 1 and 2 only.
+    await client.updateTasks(from([update({ id, description: "x" })]));
+    assert.equal((await task(id))?.done, true);
+  });
+
+  test("unknown id → NOT_FOUND before the client half-closes; nothing is applied", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    const halfClose = defer();
+    async function* requests() {
+      yield update({ id, description: "changed" });
+      yield update({ id: 999_999n, description: "nope" });
+      await halfClose.promise; // the client keeps its side open: the error must come before the end
+    }
+    const error = await errorOf(client.updateTasks(requests()));
+    halfClose.resolve();
+    assert.equal(error.code, Code.NotFound);
+    assert.match(error.rawMessage, /task 999999 not found/);
+    assert.equal((await task(id))?.description, "keep");
+  });
+
+  test("an invalid message mid-stream → INVALID_ARGUMENT naming the field; earlier messages not applied", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    const tooLong = await errorOf(
+      client.updateTasks(from([update({ id, done: true }), update({ id, description: "y".repeat(1001) })])),
+    );
+    assert.equal(tooLong.code, Code.InvalidArgument);
+    assert.match(tooLong.rawMessage, /^description: must be at most 1000 characters \(update 2, task \d+\)/);
+    const past = await errorOf(
+      client.updateTasks(from([update({ id, done: true }), update({ id, dueDate: PAST })])),
+    );
+    assert.equal(past.code, Code.InvalidArgument);
+    assert.match(past.rawMessage, /^due_date: must not be in the past/);
+    const t = await task(id);
+    assert.deepEqual([t?.description, t?.done], ["keep", false]);
+  });
+
+  test(`more than ${MAX_UPDATES_PER_STREAM} updates in one stream → RESOURCE_EXHAUSTED naming the limit`, async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    const requests = Array.from({ length: MAX_UPDATES_PER_STREAM + 1 }, () => update({ id, done: true }));
+    const error = await errorOf(client.updateTasks(from(requests)));
+    assert.equal(error.code, Code.ResourceExhausted);
+    assert.match(error.rawMessage, new RegExp(`limit is ${MAX_UPDATES_PER_STREAM}`));
+    assert.equal((await task(id))?.done, false);
+  });
+});
+
+describe("UpdateTasks and DeleteTasks cancelled mid-way", () => {
+  let s: TestServer;
+  let store: ProbedStore;
+  before(async () => {
+    ({ s, store } = await probedServer());
+  });
+  after(() => s.close());
+
+  test("a cancelled UpdateTasks (RST_STREAM before half-close) leaves the store unchanged", async () => {
+    const client = s.todo();
+    const ids: bigint[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await client.addTask({ description: `t${i}`, dueDate: FAR })).id);
+    const before = await drain(client.listTasks({}));
+    const checksBefore = store.checks;
+    const call = rawCall(s, "UpdateTasks");
+    for (const id of ids) {
+      call.send(
+        toBinary(
+          UpdateTasksRequestSchema,
+          create(UpdateTasksRequestSchema, { id, description: "changed", done: true }),
+        ),
+      );
+    }
+    await waitUntil("the server has received and checked all three", () => store.checks === checksBefore + 3);
+    call.cancel();
+    const line = await s.callLog("todo.v2.TodoService/UpdateTasks", "CANCELLED");
+    call.close();
+    assert.deepEqual([line.cause, line.messages], ["client-cancelled", 3]);
+    assert.equal(store.updateCalls, 0, "no transaction was even started");
+    assert.deepEqual(await drain(client.listTasks({})), before);
+  });
+
+  test("a deadline during UpdateTasks → DEADLINE_EXCEEDED, nothing applied", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    const updatesBefore = store.updateCalls;
+    const checksBefore = store.checks;
+    const call = rawCall(s, "UpdateTasks", { "grpc-timeout": "200m" });
+    call.send(
+      toBinary(UpdateTasksRequestSchema, create(UpdateTasksRequestSchema, { id, description: "changed" })),
+    );
+    await waitUntil("the server has checked the update", () => store.checks === checksBefore + 1);
+    // The client never half-closes: the server's deadline ends the call.
+    const line = await s.callLog("todo.v2.TodoService/UpdateTasks", "DEADLINE_EXCEEDED");
+    call.close();
+    assert.deepEqual([line.cause, line.messages], ["deadline", 1]);
+    assert.equal(store.updateCalls, updatesBefore);
+    const listed = await drain(client.listTasks({}));
+    assert.equal(listed.find((r) => r.task?.id === id)?.task?.description, "keep");
+  });
+
+  test("a cancelled DeleteTasks keeps exactly the acknowledged deletes (connect-node client, lock-step)", async () => {
+    const client = s.todo();
+    const ids: bigint[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await client.addTask({ description: `d${i}`, dueDate: FAR })).id);
+    const abort = new AbortController();
+    // Lock-step: each request is sent only after the previous one was answered.
+    let answered = defer();
+    const never = defer();
+    async function* requests() {
+      for (const id of ids.slice(0, 2)) {
+        yield { id };
+        await answered.promise;
+        answered = defer();
+      }
+      await never.promise; // the 3rd..5th are never sent
+    }
+    let acked = 0;
+    const call = (async () => {
+      for await (const _ of client.deleteTasks(requests(), { signal: abort.signal })) {
+        acked++;
+        answered.resolve();
+        if (acked === 2) abort.abort();
+      }
+    })();
+    assert.equal((await errorOf(call)).code, Code.Canceled);
+    never.resolve();
+    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
+    assert.deepEqual(
+      left.filter((id) => id !== undefined && ids.includes(id)),
+      ids.slice(2),
+    );
+  });
+
+  test("DeleteTasks reset mid-stream: exactly the answered deletes applied; the log says client-cancelled", async () => {
+    const client = s.todo();
+    const ids: bigint[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await client.addTask({ description: `r${i}`, dueDate: FAR })).id);
+    const call = rawCall(s, "DeleteTasks");
+    for (const [n, id] of ids.slice(0, 2).entries()) {
+      call.send(toBinary(DeleteTasksRequestSchema, create(DeleteTasksRequestSchema, { id })));
+      await call.answers(n + 1);
+    }
+    call.cancel();
+    const line = await s.callLog("todo.v2.TodoService/DeleteTasks", "CANCELLED");
+    call.close();
+    assert.deepEqual([line.cause, line.messages], ["client-cancelled", 2]);
+    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
+    assert.deepEqual(
+      left.filter((id) => id !== undefined && ids.includes(id)),
+      ids.slice(2),
+    );
+  });
+
+  test("DeleteTasks answers each delete in order; an unknown id → NOT_FOUND after the earlier answers", async () => {
+    const client = s.todo();
+    const a = (await client.addTask({ description: "a", dueDate: FAR })).id;
+    const b = (await client.addTask({ description: "b", dueDate: FAR })).id;
+    const answers: number[] = [];
+    const error = await errorOf(
+      (async () => {
+        for await (const _ of client.deleteTasks(from([{ id: a }, { id: 987_654n }, { id: b }])))
+          answers.push(1);
+      })(),
+    );
+    assert.equal(error.code, Code.NotFound);
+    assert.match(error.rawMessage, /task 987654 not found/);
+    assert.equal(answers.length, 1);
+    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
+    assert.ok(!left.includes(a) && left.includes(b));
+  });
+});
+
+describe("ListTasks cancellation, deadline, disconnect and back-pressure", () => {
+  const TOTAL = 50_000;
+  const OVERDUE_AT = 3; // 1-based position of the first overdue task
+  let s: TestServer;
+  let store: ProbedStore;
+  before(async () => {
+    ({ s, store } = await probedServer());
+    await fill(store, LOCAL_USER, OVERDUE_AT - 1);
+    await store.addTask(never, LOCAL_USER, "overdue", PAST);
+    await fill(store, LOCAL_USER, TOTAL - OVERDUE_AT);
+  });
+  after(() => s.close());
+
+  test("cancel at the first overdue task: CANCELLED, the server stops reading, its log says client-cancelled", async () => {
+    const pulledBefore = store.rowsPulled;
+    const abort = new AbortController();
+    let received = 0;
+    const error = await errorOf(
+      (async () => {
+        for await (const res of s.todo().listTasks({}, { signal: abort.signal })) {
+          received++;
+          if (res.overdue) abort.abort();
+        }
+      })(),
+    );
+    assert.equal(error.code, Code.Canceled);
+    assert.equal(received, OVERDUE_AT);
+    const line = await s.callLog("todo.v2.TodoService/ListTasks", "CANCELLED");
+    assert.equal(line.cause, "client-cancelled");
+    assert.equal(typeof line.messages, "number");
+    assert.ok(Number(line.messages) < TOTAL, `streamed ${line.messages} of ${TOTAL}`);
+    const pulled = store.rowsPulled - pulledBefore;
+    assert.ok(pulled < TOTAL, `read ${pulled} of ${TOTAL} rows`);
+  });
+
+  test("a deadline on a long listing read slowly → DEADLINE_EXCEEDED, the log says deadline", async () => {
+    const pulledBefore = store.rowsPulled;
+    let received = 0;
+    const error = await errorOf(
+      (async () => {
+        for await (const _ of s.todo().listTasks({}, { timeoutMs: 300 })) {
+          if (++received % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1)); // a slow reader
+        }
+      })(),
+    );
+    assert.ok([Code.DeadlineExceeded, Code.Internal].includes(error.code), Code[error.code]);
+    assert.ok(received < TOTAL);
+    const line = await s.callLog("todo.v2.TodoService/ListTasks", "DEADLINE_EXCEEDED");
+    assert.equal(line.cause, "deadline");
+    assert.ok(Number(line.messages) < TOTAL);
+    assert.ok(store.rowsPulled - pulledBefore < TOTAL);
+  });
+
+  test("a client that stops reading stops the reads of the store; reading again resumes them", async () => {
+    const pulledBefore = store.rowsPulled;
+    const abort = new AbortController();
+    const stream = s.todo().listTasks({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    await stream.next();
+    // Flow-control windows fill, the server's write waits for 'drain', the generator is not pulled.
+    let last = -1;
+    await waitUntil("the server stops pulling rows", () => {
+      const now = store.rowsPulled;
+      const stable = now === last;
+      last = now;
+      return stable;
+    });
+    const paused = store.rowsPulled - pulledBefore;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(store.rowsPulled - pulledBefore, paused, "no row was read while the client was not reading");
+    assert.ok(paused < TOTAL / 2, `${paused} rows read ahead of a client that took 1`);
+    for (let i = 0; i < 15_000; i++) await stream.next();
+    assert.ok(
+      store.rowsPulled - pulledBefore > paused,
+      `reading again resumed the reads (${paused} before, ${store.rowsPulled - pulledBefore} after)`,
+    );
+    abort.abort();
+    await stream.return?.();
+  });
+
+  test("the connection dropped mid-listing: the server stops reading, the log says disconnected", async () => {
+    const pulledBefore = store.rowsPulled;
+    const session = connectHttp2(`http://${s.address}`);
+    session.on("error", () => {});
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/todo.v2.TodoService/ListTasks",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${s.localToken}`,
+    });
+    stream.on("error", () => {});
+    stream.end(Buffer.from([0, 0, 0, 0, 0])); // one empty ListTasksRequest
+    const firstData = defer();
+    stream.once("data", () => {
+      stream.pause(); // read nothing more: the server fills the window and waits
+      firstData.resolve();
+    });
+    await firstData.promise;
+    const peer = `127.0.0.1:${session.socket.localPort}`;
+    session.destroy();
+    const line = await s.log.waitFor((e) => e.event === "call" && e.peer === peer);
+    assert.equal(line.method, "todo.v2.TodoService/ListTasks");
+    assert.equal(line.cause, "disconnected");
+    assert.ok(store.rowsPulled - pulledBefore < TOTAL);
+  });
+});
+
+describe("who may see what", () => {
+  let s: TestServer;
+  let bob: string;
+  before(async () => {
+    s = await startTestServer();
+    bob = (await s.server.store.createUser(never, "bob")).token;
+  });
+  after(() => s.close());
+
+  test("no authorization header, a malformed one, or an unknown token → UNAUTHENTICATED; HashFinder stays open", async () => {
+    const missing = await errorOf(s.todo(null).addTask({ description: "a", dueDate: FAR }));
+    assert.equal(missing.code, Code.Unauthenticated);
+    assert.match(missing.rawMessage, /Bearer/);
+    const unknown = await errorOf(drain(s.todo("not-a-token").listTasks({})));
+    assert.equal(unknown.code, Code.Unauthenticated);
+    const malformed = await errorOf(
+      s.todo(null).addTask({ description: "a", dueDate: FAR }, { headers: { authorization: s.localToken } }),
+    );
+    assert.equal(malformed.code, Code.Unauthenticated);
+    const line = await s.callLog("todo.v2.TodoService/AddTask", "UNAUTHENTICATED");
+    assert.equal(line.cause, undefined);
+    const found = await s.hashFinder().find({ desiredName: "aa" });
+    assert.equal(found.secret, "ZA==");
+  });
+
+  test("two users cannot see or change each other's tasks: NOT_FOUND as for an id that does not exist", async () => {
+    const alice = s.todo();
+    const { id } = await alice.addTask({ description: "alice's", dueDate: FAR });
+    const bobs = s.todo(bob);
+    const { id: bobsId } = await bobs.addTask({ description: "bob's", dueDate: FAR });
+    assert.deepEqual(
+      (await drain(bobs.listTasks({}))).map((r) => r.task?.id),
+      [bobsId],
+    );
+    const foreign = await errorOf(bobs.updateTasks(from([{ id, description: "mine now" }])));
+    const missing = await errorOf(bobs.updateTasks(from([{ id: id + 1000n, description: "x" }])));
+    assert.equal(foreign.code, Code.NotFound);
+    assert.equal(
+      foreign.rawMessage.replace(String(id), "N"),
+      missing.rawMessage.replace(String(id + 1000n), "N"),
+    );
+    assert.equal((await errorOf(drain(bobs.deleteTasks(from([{ id }]))))).code, Code.NotFound);
+    const alices = await drain(alice.listTasks({}));
+    assert.deepEqual(
+      alices.map((r) => [r.task?.id, r.task?.description]),
+      [[id, "alice's"]],
+    );
+  });
+});
