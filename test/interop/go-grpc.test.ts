@@ -22,11 +22,40 @@ import {
 } from "./go-probe.ts";
 
 const FIND = "hash_name.HashFinder/Find";
+const LIST_TASKS = "todo.v2.TodoService/ListTasks";
 const lookup = findGoToolchain();
 
 // CI installs the Go packages and sets this, so that a broken install fails the run instead of silently skipping.
 if (lookup.skip !== undefined && process.env.CANCELKIT_REQUIRE_INTEROP === "1") {
   test("grpc-go interop is required (CANCELKIT_REQUIRE_INTEROP=1)", () => assert.fail(lookup.skip));
+}
+
+/** The part of a todo-flow step the test reads: grpc-go's code and the tasks a listing printed. */
+interface FlowStep {
+  code: string;
+  details?: string;
+  [field: string]: unknown;
+}
+interface FlowTask {
+  id: number;
+  description: string;
+  done: boolean;
+  overdue: boolean;
+  due_unix: number | null;
+}
+
+function flowStep(r: GoProbeResult, name: string): FlowStep {
+  const value = r[name];
+  assert.ok(
+    typeof value === "object" && value !== null,
+    `todo-flow printed no "${name}": ${JSON.stringify(r)}`,
+  );
+  return value as FlowStep;
+}
+
+function tasksOf(step: FlowStep): FlowTask[] {
+  assert.equal(step.code, "OK", JSON.stringify(step));
+  return step.tasks as FlowTask[];
 }
 
 describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
@@ -155,5 +184,76 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     assert.equal(r.code, "InvalidArgument", JSON.stringify(r));
     assert.match(String(r.details), /^desired_name:/);
     assert.equal(s.server.pool.stats().slicesStarted, started);
+  });
+
+  test("TodoService: the book's client flow (add ×3, list, masked list, update stream, cancelled list, bidi delete)", async (t) => {
+    const r = await run(["todo-flow"], { token: s.localToken });
+    assert.equal(flowStep(r, "no_token").code, "Unauthenticated", JSON.stringify(r));
+
+    const add = flowStep(r, "add");
+    assert.equal(add.code, "OK", JSON.stringify(add));
+    const ids = add.ids as number[];
+    const due = add.due_unix as number;
+    assert.equal(new Set(ids).size, 3, `three distinct ids: ${JSON.stringify(ids)}`);
+
+    assert.deepEqual(tasksOf(flowStep(r, "list")), [
+      { id: ids[0], description: "This is a task", done: false, overdue: false, due_unix: due },
+      { id: ids[1], description: "This is another task", done: false, overdue: false, due_unix: due },
+      { id: ids[2], description: "And yet another task", done: false, overdue: false, due_unix: due },
+    ]);
+    // FieldMask {paths: ["id"]}: only the ids come back.
+    assert.deepEqual(
+      tasksOf(flowStep(r, "list_mask_id")),
+      ids.map((id) => ({ id, description: "", done: false, overdue: false, due_unix: null })),
+    );
+
+    assert.equal(flowStep(r, "update").code, "OK", JSON.stringify(r.update));
+    assert.deepEqual(tasksOf(flowStep(r, "list_after_update")), [
+      { id: ids[0], description: "A better name for the task", done: false, overdue: false, due_unix: due },
+      {
+        id: ids[1],
+        description: "This is another task",
+        done: false,
+        overdue: false,
+        due_unix: due + 5 * 3600,
+      },
+      { id: ids[2], description: "And yet another task", done: true, overdue: false, due_unix: due },
+    ]);
+
+    // Nothing is overdue, so the client cancels after the first message. With three small tasks the server may
+    // have sent everything, trailers included, before that: grpc-go then reports either Canceled or OK.
+    const cancelled = flowStep(r, "list_cancelled");
+    assert.equal(cancelled.cancelled_at, "first message", JSON.stringify(cancelled));
+    assert.ok(["Canceled", "OK"].includes(cancelled.code), JSON.stringify(cancelled));
+    t.diagnostic(
+      `cancelled listing: grpc-go saw ${cancelled.code} after ${cancelled.received} of 3 messages`,
+    );
+
+    const deleted = flowStep(r, "delete");
+    assert.equal(deleted.code, "OK", JSON.stringify(deleted));
+    assert.equal(deleted.acks, 3);
+    assert.deepEqual(tasksOf(flowStep(r, "list_after_delete")), []);
+  });
+
+  test("TodoService: ListTasks cancelled after one message while the server still has ~500 KB to send → Canceled; log cause client-cancelled", async (t) => {
+    const tasks = 500;
+    const logged = nextCallLog(LIST_TASKS);
+    const p = probe(["todo-list-cancel", String(tasks)], { token: s.localToken, linger: true });
+    try {
+      const r = await p.printed;
+      assert.equal(r.added, tasks, JSON.stringify(r));
+      assert.equal(r.code, "Canceled", JSON.stringify(r));
+      assert.equal(r.received_before_cancel, 1);
+      t.diagnostic(`added ${tasks} tasks in ${r.add_ms} ms; grpc-go read ${r.received} messages in all`);
+      const line = await logged;
+      assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+      // 64 KiB windows hold ~70 of these ~920-byte messages: the server stopped long before the end.
+      assert.ok(Number(line.messages) < tasks, JSON.stringify(line));
+      t.diagnostic(`server sent ${line.messages} of ${tasks} messages before it stopped`);
+      p.child.stdin?.end();
+      await p.result;
+    } finally {
+      p.kill();
+    }
   });
 });
