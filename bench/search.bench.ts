@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -300,6 +301,8 @@ interface CancelTiming {
   toServerSignal: number;
   /** abort() → every slice of the search has replied to the pool. */
   toIdle: number;
+  /** When abort() was called (performance.now()), to match the trial with GC pauses of this thread. */
+  began: number;
 }
 
 /**
@@ -335,7 +338,7 @@ async function cancelOnce(
 
   const error = await call;
   if (error.code !== Code.Canceled) throw new Error(`cancelled call ended with ${Code[error.code]}`);
-  return { toStopped, clientAbort, toServerSignal: serverAborted() - began, toIdle };
+  return { toStopped, clientAbort, toServerSignal: serverAborted() - began, toIdle, began };
 }
 
 /** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
@@ -405,6 +408,13 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
   return withServer(workers, 1, async (s) => {
     const timings: CancelTiming[] = [];
     const observed = observeSearches(s.server.pool);
+    // GC pauses of this thread (the server's event loop, which the client shares), to explain slow trials.
+    const pauses: Array<{ start: number; end: number }> = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries())
+        pauses.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+    });
+    gcObserver.observe({ entryTypes: ["gc"] });
     try {
       // A few calls first so that the wasm module, the slice sizer and the HTTP/2 session are warm.
       for (let warm = 0; warm < 3; warm++) await cancelOnce(s, workers, observed.lastAbortAt);
@@ -412,7 +422,12 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
         timings.push(await cancelOnce(s, workers, observed.lastAbortAt));
     } finally {
       observed.restore();
+      gcObserver.disconnect();
     }
+    const slow = timings.filter((t) => t.toStopped > 2);
+    const slowInGc = slow.filter((t) =>
+      pauses.some((p) => p.start < t.began + t.toStopped && p.end > t.began),
+    );
     const stopped = timings.map((t) => t.toStopped);
     const stat = (pick: (t: CancelTiming) => number) => {
       const values = timings.map(pick);
@@ -424,7 +439,8 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
     const name = (stat: string) => `cancel → last worker out of the kernel, ${stat} (${trials} trials, gRPC)`;
     const spread =
       `of which: client abort() itself ${stat((t) => t.clientAbort)}; until the server's call signal aborts ` +
-      `${stat((t) => t.toServerSignal)}; until every slice has replied ${stat((t) => t.toIdle)}`;
+      `${stat((t) => t.toServerSignal)}; until every slice has replied ${stat((t) => t.toIdle)}; ` +
+      `trials over 2 ms: ${slow.length}, of which ${slowInGc.length} overlap a GC pause of the server's thread`;
     return [
       { name: name("p50"), value: percentile(stopped, 50), unit: "ms", note: spread },
       {
