@@ -11,6 +11,7 @@ export const EXIT = {
   unreachable: 6,
   notFound: 7,
   unauthenticated: 8,
+  alreadyExists: 9,
   cancelled: 130,
   /** stdout's reader closed the pipe (`| head`): the call was cancelled; the shell's SIGPIPE convention. */
   outputClosed: 141,
@@ -30,6 +31,8 @@ export function describeFailure(error: unknown, server: string): { code: number;
       return { code: EXIT.resourceExhausted, message: `resource exhausted: ${e.rawMessage}` };
     case Code.NotFound:
       return { code: EXIT.notFound, message: `not found: ${e.rawMessage}` };
+    case Code.AlreadyExists:
+      return { code: EXIT.alreadyExists, message: `already exists: ${e.rawMessage}` };
     case Code.Unauthenticated:
       return { code: EXIT.unauthenticated, message: `unauthenticated: ${e.rawMessage}` };
     case Code.Unavailable:

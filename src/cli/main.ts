@@ -6,13 +6,17 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describeFailure, EXIT } from "./exit-codes.ts";
 import { FIND_HELP, find } from "./find.ts";
 import { serve } from "./serve.ts";
+import { TODO_HELP, todo } from "./todo.ts";
 import { UsageError } from "./usage-error.ts";
+import { USERS_HELP, users } from "./users.ts";
 
 const HELP = `Usage: cancelkit <command> [options]
 
 Commands:
   serve        start the server (cancelkit serve --help)
   find NAME    search for a hash containing NAME (cancelkit find --help)
+  todo …       add, list, update and delete tasks; todo demo (cancelkit todo --help)
+  users add N  create user N in the data dir and print its token (cancelkit users --help)
 
 Ctrl-C cancels a running call and exits 130.
 `;
@@ -25,12 +29,16 @@ type Command = (args: string[], signal: AbortSignal) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   serve: (args) => serve(args),
   find,
+  todo,
+  users,
 };
+
+const HELPS: Record<string, string> = { find: FIND_HELP, todo: TODO_HELP, users: USERS_HELP };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    process.stdout.write(name === "help" && args[0] === "find" ? FIND_HELP : HELP);
+    process.stdout.write((name === "help" && args[0] !== undefined && HELPS[args[0]]) || HELP);
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
   const command = COMMANDS[name];

@@ -1,0 +1,380 @@
+/**
+ * `cancelkit todo …`: the TodoService from the command line — add, list (optionally stopping the stream at the
+ * first overdue task), update several tasks in one stream, delete in lock-step, and the book's demo. Every call
+ * carries Ctrl-C's signal, --timeout's deadline, and the bearer token.
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { delay } from "../abort.ts";
+import { parseDuration } from "../duration.ts";
+import { unauthenticated } from "../errors.ts";
+import { type ListTasksResponse, TodoService } from "../gen/todo/v2/todo_pb.ts";
+import { tokenPath } from "../store/bootstrap.ts";
+import type { Due } from "../store/due.ts";
+import { formatDue, parseDue } from "./due-date.ts";
+import { DEFAULT_SERVER, transportFor } from "./transport.ts";
+import { UsageError } from "./usage-error.ts";
+
+export const TODO_HELP = `Usage: cancelkit todo <command> [options]
+
+Commands:
+  add DESCRIPTION --due WHEN     add a task; WHEN is a duration from now (2h, 30m) or RFC 3339 (2026-12-01T10:00Z)
+  list                           stream your tasks in id order
+       [--fields id,description,done,due_date]  only these fields (a FieldMask)
+       [--cancel-on-overdue]     cancel the stream at the first overdue task
+  update ID [ID…]                change tasks, all in one stream, applied together or not at all
+       [--description TEXT] [--due WHEN] [--done | --not-done]
+  delete ID [ID…]                delete tasks, each answered once it is durable
+  demo                           the book's scenario: add three, list, update, list (cancelling the stream
+                                 at the first overdue task), delete, list
+
+Options:
+  --server HOST:PORT   server address (default ${DEFAULT_SERVER})
+  --timeout DURATION   deadline for each call, e.g. 500ms, 30s (default: none)
+  --token TOKEN        bearer token (default: $CANCELKIT_TOKEN, else the file DATA_DIR/token)
+  --data-dir DIR       where the server wrote the local token (default ./data)
+  --json               one JSON object per line on stdout (ids as strings, due dates in RFC 3339)
+  -h, --help           this text
+
+Ctrl-C cancels the running call and exits 130: a cancelled update applies nothing, a cancelled delete keeps
+exactly the deletes already printed.
+`;
+
+const OPTIONS = {
+  server: { type: "string" },
+  timeout: { type: "string" },
+  token: { type: "string" },
+  "data-dir": { type: "string" },
+  json: { type: "boolean" },
+  due: { type: "string" },
+  description: { type: "string" },
+  done: { type: "boolean" },
+  "not-done": { type: "boolean" },
+  fields: { type: "string" },
+  "cancel-on-overdue": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Which options each command accepts beyond the common ones. */
+const COMMAND_OPTIONS: Record<string, readonly string[]> = {
+  add: ["due"],
+  list: ["fields", "cancel-on-overdue"],
+  update: ["description", "due", "done", "not-done"],
+  delete: [],
+  demo: [],
+};
+const COMMON = ["server", "timeout", "token", "data-dir", "json", "help"];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+interface Session {
+  client: Client<typeof TodoService>;
+  /** Options for every call: Ctrl-C's signal, the deadline, the token. */
+  call(signal?: AbortSignal): {
+    signal: AbortSignal;
+    timeoutMs: number | undefined;
+    headers: Record<string, string>;
+  };
+  signal: AbortSignal;
+  json: boolean;
+}
+
+/**
+ * The token: --token, else $CANCELKIT_TOKEN, else `<data-dir>/token` (written by the server on first start).
+ * Throws UNAUTHENTICATED (exit 8) saying where it looked when there is none.
+ */
+export async function resolveToken(flag: string | undefined, dataDir: string): Promise<string> {
+  if (flag !== undefined && flag !== "") return flag;
+  const fromEnv = process.env.CANCELKIT_TOKEN;
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  const path = tokenPath(dataDir);
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    throw unauthenticated(
+      `no token: pass --token, set CANCELKIT_TOKEN, or point --data-dir at the server's data dir (${path} does not exist)`,
+    );
+  }
+}
+
+function parseIds(texts: readonly string[]): bigint[] {
+  if (texts.length === 0) throw new UsageError("give at least one task ID");
+  return texts.map((text) => {
+    if (!/^\d+$/.test(text) || BigInt(text) === 0n)
+      throw new UsageError(`"${text}" is not a task ID (1, 2, …)`);
+    return BigInt(text);
+  });
+}
+
+function dueOf(task: ListTasksResponse["task"]): Due | undefined {
+  return task?.dueDate === undefined
+    ? undefined
+    : { seconds: task.dueDate.seconds, nanos: task.dueDate.nanos };
+}
+
+/** One listed task, for people or as JSON; only the fields the mask kept (all when there is no mask). */
+function describeTask(
+  res: ListTasksResponse,
+  fields: ReadonlySet<string> | undefined,
+  json: boolean,
+): string {
+  const has = (field: string) => fields === undefined || fields.has(field);
+  const task = res.task;
+  const due = dueOf(task);
+  if (json) {
+    const out: Record<string, unknown> = {};
+    if (has("id")) out.id = String(task?.id ?? 0n);
+    if (has("description")) out.description = task?.description ?? "";
+    if (has("done")) out.done = task?.done ?? false;
+    if (has("due_date")) out.dueDate = due === undefined ? null : formatDue(due);
+    out.overdue = res.overdue;
+    return JSON.stringify(out);
+  }
+  const parts: string[] = [];
+  if (has("id")) parts.push(`#${task?.id ?? 0n}`.padEnd(6));
+  if (has("done")) parts.push(task?.done ? "[x]" : "[ ]");
+  if (has("description")) parts.push(task?.description ?? "");
+  if (has("due_date")) parts.push(due === undefined ? "no due date" : `due ${formatDue(due)}`);
+  if (res.overdue) parts.push("OVERDUE");
+  return parts.join("  ");
+}
+
+async function add(s: Session, args: string[], values: Values): Promise<number> {
+  const [description, ...extra] = args;
+  if (description === undefined || extra.length > 0) {
+    throw new UsageError('todo add takes one DESCRIPTION (quote it: "buy milk")');
+  }
+  if (values.due === undefined) throw new UsageError("todo add needs --due (e.g. --due 2h)");
+  const due = parseDue(values.due, "--due");
+  const { id } = await s.client.addTask({ description, dueDate: due }, s.call());
+  process.stdout.write(s.json ? `${JSON.stringify({ id: String(id) })}\n` : `added task ${id}\n`);
+  return 0;
+}
+
+interface ListOutcome {
+  listed: number;
+  /** The overdue task the listing was cancelled at, if it was. */
+  stoppedAt?: bigint;
+}
+
+/**
+ * Streams the tasks; with `cancelOnOverdue`, cancels the call (RST_STREAM CANCEL) right after printing the
+ * first overdue task, so the server stops reading the store.
+ */
+async function listTasks(
+  s: Session,
+  options: { fields?: string[] | undefined; cancelOnOverdue: boolean },
+): Promise<ListOutcome> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([s.signal, stop.signal]);
+  const fields = options.fields === undefined ? undefined : new Set(options.fields);
+  const outcome: ListOutcome = { listed: 0 };
+  try {
+    const mask = options.fields === undefined ? undefined : { paths: options.fields };
+    for await (const res of s.client.listTasks({ mask }, s.call(signal))) {
+      // Messages already buffered may still arrive after a cancel: print nothing more.
+      if (signal.aborted) break;
+      outcome.listed++;
+      process.stdout.write(`${describeTask(res, fields, s.json)}\n`);
+      if (options.cancelOnOverdue && res.overdue) {
+        outcome.stoppedAt = res.task?.id ?? 0n;
+        stop.abort(new ConnectError("stopped at the first overdue task", Code.Canceled));
+        break;
+      }
+    }
+  } catch (error) {
+    if (outcome.stoppedAt === undefined || s.signal.aborted) throw error;
+  } finally {
+    // Leaving a stream early must cancel it, or the HTTP/2 stream stays open and the server keeps going.
+    stop.abort();
+  }
+  if (s.signal.aborted) throw s.signal.reason;
+  return outcome;
+}
+
+async function list(s: Session, args: string[], values: Values): Promise<number> {
+  if (args.length > 0) throw new UsageError("todo list takes no arguments");
+  const fields = values.fields?.split(",").map((f) => f.trim());
+  const outcome = await listTasks(s, { fields, cancelOnOverdue: values["cancel-on-overdue"] === true });
+  if (outcome.stoppedAt !== undefined) {
+    process.stderr.write(
+      `cancelled the listing at overdue task ${outcome.stoppedAt} after ${outcome.listed} task(s)\n`,
+    );
+  } else if (outcome.listed === 0 && !s.json) {
+    process.stderr.write("no tasks\n");
+  }
+  return 0;
+}
+
+async function update(s: Session, args: string[], values: Values): Promise<number> {
+  const ids = parseIds(args);
+  if (values.done && values["not-done"]) throw new UsageError("--done and --not-done exclude each other");
+  const done = values.done ? true : values["not-done"] ? false : undefined;
+  const due = values.due === undefined ? undefined : parseDue(values.due, "--due");
+  if (values.description === undefined && due === undefined && done === undefined) {
+    throw new UsageError("todo update needs --description, --due, --done or --not-done");
+  }
+  if (values.description === "") throw new UsageError("--description must not be empty");
+  async function* requests() {
+    for (const id of ids) yield { id, description: values.description ?? "", done, dueDate: due };
+  }
+  await s.client.updateTasks(requests(), s.call());
+  process.stdout.write(
+    s.json
+      ? `${JSON.stringify({ updated: ids.map(String) })}\n`
+      : `updated ${ids.length === 1 ? "task" : "tasks"} ${ids.join(", ")}\n`,
+  );
+  return 0;
+}
+
+/** Deletes in lock-step: the next request goes only after the previous answer, so what is printed is exact. */
+async function deleteIds(s: Session, ids: readonly bigint[]): Promise<void> {
+  let answered: (() => void) | undefined;
+  let finished = false;
+  async function* requests() {
+    for (const id of ids) {
+      if (finished) return;
+      yield { id };
+      await new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+    }
+  }
+  let index = 0;
+  try {
+    for await (const _ of s.client.deleteTasks(requests(), s.call())) {
+      const id = ids[index++];
+      process.stdout.write(s.json ? `${JSON.stringify({ deleted: String(id) })}\n` : `deleted task ${id}\n`);
+      answered?.();
+    }
+  } finally {
+    finished = true;
+    answered?.();
+  }
+}
+
+async function remove(s: Session, args: string[]): Promise<number> {
+  await deleteIds(s, parseIds(args));
+  return 0;
+}
+
+/** How long the demo's second task is given before it becomes overdue. */
+const DEMO_OVERDUE_AFTER_MS = 1500;
+
+/**
+ * The book's chapter 7 client, step by step: add three tasks (the second due in 1.5 s), list, update
+ * (description, due date, done), wait until the second is overdue, list with cancel-on-overdue, delete, list.
+ */
+async function demo(s: Session, args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError("todo demo takes no arguments");
+  const say = (text: string) => process.stdout.write(`${text}\n`);
+  const opts = () => s.call();
+  const now = Date.now();
+  say("--- add three tasks");
+  const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
+  const first = (
+    await s.client.addTask({ description: "write the chapter", dueDate: parseDue("2h", "due", now) }, opts())
+  ).id;
+  const second = (
+    await s.client.addTask(
+      { description: "call the printer", dueDate: parseDue(`${DEMO_OVERDUE_AFTER_MS}ms`, "due", now) },
+      opts(),
+    )
+  ).id;
+  const third = (
+    await s.client.addTask({ description: "buy coffee", dueDate: parseDue("1d", "due", now) }, opts())
+  ).id;
+  say(`added tasks ${first}, ${second} (due in ${DEMO_OVERDUE_AFTER_MS / 1000} s) and ${third}`);
+
+  say("--- list");
+  await listTasks(s, { cancelOnOverdue: false });
+
+  say(`--- update in one stream: rename ${first}, move ${first}'s due date, mark ${third} done`);
+  await s.client.updateTasks(
+    (async function* () {
+      yield { id: first, description: "write and review the chapter" };
+      yield { id: first, dueDate: parseDue("5h", "due") };
+      yield { id: third, done: true };
+    })(),
+    opts(),
+  );
+  say("--- list (only id and description: a FieldMask)");
+  await listTasks(s, { fields: ["id", "description"], cancelOnOverdue: false });
+
+  const wait = overdueAt - Date.now() + 50;
+  if (wait > 0) {
+    say(`--- waiting ${(wait / 1000).toFixed(1)} s until task ${second} is overdue`);
+    await delay(s.signal, wait);
+  }
+  say("--- list, cancelling the stream at the first overdue task");
+  const outcome = await listTasks(s, { cancelOnOverdue: true });
+  say(
+    outcome.stoppedAt === undefined
+      ? "no task was overdue: the listing ran to its end"
+      : `cancelled the stream at overdue task ${outcome.stoppedAt} after ${outcome.listed} task(s) (RST_STREAM ` +
+          "CANCEL). The server's log line for this ListTasks call tells what it did: on a list this short it " +
+          'has usually sent everything before the cancel arrives ("outcome":"ok"); on a long one it stops reading ' +
+          'the store ("outcome":"CANCELLED","cause":"client-cancelled", "messages" = how many it streamed).',
+  );
+
+  say(`--- delete ${first}, ${second}, ${third}`);
+  await deleteIds(s, [first, second, third]);
+  say("--- list");
+  const last = await listTasks(s, { cancelOnOverdue: false });
+  if (last.listed === 0) say("(no tasks)");
+  return 0;
+}
+
+export async function todo(args: string[], signal: AbortSignal): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(TODO_HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const allowed = COMMAND_OPTIONS[command];
+  if (allowed === undefined)
+    throw new UsageError(`unknown todo command "${command}" (try: cancelkit todo --help)`);
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(TODO_HELP);
+    return 0;
+  }
+  for (const name of Object.keys(values)) {
+    if (!COMMON.includes(name) && !allowed.includes(name)) {
+      throw new UsageError(`todo ${command} does not take --${name}`);
+    }
+  }
+  let timeoutMs: number | undefined;
+  try {
+    timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout, "--timeout");
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const server = values.server ?? DEFAULT_SERVER;
+  const client = createClient(TodoService, transportFor(server));
+  const token = await resolveToken(values.token, values["data-dir"] ?? "./data");
+  const session: Session = {
+    client,
+    signal,
+    json: values.json === true,
+    call: (callSignal = signal) => ({
+      signal: callSignal,
+      timeoutMs,
+      headers: { authorization: `Bearer ${token}` },
+    }),
+  };
+  switch (command) {
+    case "add":
+      return add(session, positionals, values);
+    case "list":
+      return list(session, positionals, values);
+    case "update":
+      return update(session, positionals, values);
+    case "delete":
+      return remove(session, positionals);
+    default:
+      return demo(session, positionals);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `cancelkit users add NAME`: creates a user in the data dir's database directly (no server needed; it also
+ * works while the server runs: SQLite WAL lets both use the file, and a write waits for the other's lock) and
+ * prints the new token, once: only its hash is stored.
+ */
+import { parseArgs } from "node:util";
+import { openSqliteStore } from "../store/sqlite.ts";
+import { UsageError } from "./usage-error.ts";
+
+export const USERS_HELP = `Usage: cancelkit users add NAME [--data-dir DIR]
+
+Creates user NAME in DIR's database (default ./data) and prints its bearer token on stdout. The token is shown
+only this once (the database keeps its SHA-256). Use it with --token, or export CANCELKIT_TOKEN=...
+`;
+
+export async function users(args: string[], signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    process.stdout.write(USERS_HELP);
+    return 0;
+  }
+  const [action, name, ...extra] = positionals;
+  if (action !== "add") throw new UsageError('users: the only action is "add" (cancelkit users add NAME)');
+  if (name === undefined || name.trim() === "" || extra.length > 0) {
+    throw new UsageError("users add takes exactly one NAME");
+  }
+  const dataDir = values["data-dir"] ?? "./data";
+  const store = await openSqliteStore(dataDir);
+  try {
+    const { userId, token } = await store.createUser(signal, name);
+    process.stdout.write(`${token}\n`);
+    process.stderr.write(`created user ${JSON.stringify(name)} (id ${userId}) in ${dataDir}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
