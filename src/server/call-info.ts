@@ -4,7 +4,7 @@
  */
 
 import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest } from "node:http2";
+import { constants, type Http2ServerRequest } from "node:http2";
 import { type ContextValues, createContextKey, createContextValues } from "@connectrpc/connect";
 
 export type Cause = "client-cancelled" | "deadline" | "disconnected" | "budget" | "shutdown" | "limits";
@@ -14,6 +14,8 @@ export interface CallInfo {
   readonly peer: string;
   /** True once the client's connection (TCP socket, or HTTP/2 session) is closed. */
   connectionClosed(): boolean;
+  /** True when the client reset the HTTP/2 stream with CANCEL: an explicit cancel, whatever followed it. */
+  cancelledByClient(): boolean;
   /** Set by handlers: candidates searched, for the log line. */
   candidates?: number;
   /** Set by handlers that end a call for a reason of their own (budget, limits). */
@@ -33,11 +35,18 @@ export function callContextValues(req: IncomingMessage | Http2ServerRequest): Co
   const info: CallInfo = {
     peer: `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`,
     connectionClosed: () => (session ? session.closed || session.destroyed : socket.destroyed),
+    cancelledByClient: () => "stream" in req && req.stream.rstCode === constants.NGHTTP2_CANCEL,
   };
   return createContextValues().set(callInfoKey, info);
 }
 
 /** The call's info, for handlers; a fresh one when a handler runs outside the server (never in production). */
 export function callInfo(values: ContextValues): CallInfo {
-  return values.get(callInfoKey) ?? { peer: "unknown", connectionClosed: () => false };
+  return (
+    values.get(callInfoKey) ?? {
+      peer: "unknown",
+      connectionClosed: () => false,
+      cancelledByClient: () => false,
+    }
+  );
 }

@@ -130,38 +130,40 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     assert.deepEqual(r.last, { secret: last.secret, hamming_distance: last.distance });
   });
 
-  test("context cancel while the search runs → Canceled; the pool goes idle; log cause client-cancelled", async (t) => {
-    // Lingering: a client that exits right after cancelling closes the connection too, and the server may
-    // notice the disconnect first (cause "disconnected"); this test is about the cancel alone.
-    const p = probe(["cancel"], { linger: true });
-    try {
-      const logged = nextCallLog(FIND);
-      const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
-      await waitUntil(
-        "the search is running (or the probe exited)",
-        () => s.server.pool.stats().busyWorkers > 0 || exited(),
-        30_000,
-      );
-      assert.ok(!exited(), "the probe ended before it was told to cancel");
-      const told = performance.now();
-      p.child.stdin?.write("go\n");
-      const idle = s.server.pool.whenIdle().then(() => performance.now() - told);
-      const r = await p.printed;
-      assert.equal(r.code, "Canceled", JSON.stringify(r));
-      assert.equal(r.ended_before_cancel, false, "the call was still running when the client cancelled it");
-      t.diagnostic(
-        `grpc-go returned ${r.ms} ms after cancel(); pool idle ${(await idle).toFixed(1)} ms after "go"`,
-      );
-      assert.equal(s.server.pool.stats().running, 0);
-      const line = await logged;
-      // Not asserted: line.candidates (see the grpcio test: a quick cancel can precede the first in-order commit).
-      assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
-      p.child.stdin?.end();
-      await p.result;
-    } finally {
-      p.kill();
-    }
-  });
+  for (const linger of [true, false]) {
+    test(`context cancel while the search runs → Canceled; the pool goes idle; log cause client-cancelled (${linger ? "client stays" : "client exits at once, like the book's CLI"})`, async (t) => {
+      // A client that exits right after cancelling also closes its connection a moment later: the server must
+      // still report the cancel, which came first.
+      const p = probe(["cancel"], { linger });
+      try {
+        const logged = nextCallLog(FIND);
+        const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
+        await waitUntil(
+          "the search is running (or the probe exited)",
+          () => s.server.pool.stats().busyWorkers > 0 || exited(),
+          30_000,
+        );
+        assert.ok(!exited(), "the probe ended before it was told to cancel");
+        const told = performance.now();
+        p.child.stdin?.write("go\n");
+        const idle = s.server.pool.whenIdle().then(() => performance.now() - told);
+        const r = await p.printed;
+        assert.equal(r.code, "Canceled", JSON.stringify(r));
+        assert.equal(r.ended_before_cancel, false, "the call was still running when the client cancelled it");
+        t.diagnostic(
+          `grpc-go returned ${r.ms} ms after cancel(); pool idle ${(await idle).toFixed(1)} ms after "go"`,
+        );
+        assert.equal(s.server.pool.stats().running, 0);
+        const line = await logged;
+        // Not asserted: line.candidates (see the grpcio test: a quick cancel can precede the first in-order commit).
+        assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+        p.child.stdin?.end();
+        await p.result;
+      } finally {
+        p.kill();
+      }
+    });
+  }
 
   test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", async (t) => {
     const logged = nextCallLog(FIND);

@@ -67,6 +67,13 @@ export function createLoggingInterceptor({
     const info = callInfo(req.contextValues);
     const endCall = calls.begin();
     let finished = false;
+    // Whether the connection was already gone when the call was aborted, judged at that moment: by the time a
+    // stream's handler has unwound, a connection that was fine at the abort may have closed too.
+    let closedWhenAborted: boolean | undefined;
+    const onAbort = () => {
+      closedWhenAborted = info.connectionClosed();
+    };
+    req.signal.addEventListener("abort", onAbort, { once: true });
 
     /** Why a call that ended with an error or early return ended, judged by what happened, not by the reason. */
     const causeOf = (code: Code): Cause | undefined => {
@@ -81,13 +88,17 @@ export function createLoggingInterceptor({
       ) {
         return "deadline";
       }
-      if (info.connectionClosed()) return "disconnected";
+      // A client that cancels and then exits (grpc-go's CLI pattern) resets the stream, then closes the
+      // connection: the reset came first, and it is what the client meant.
+      if (info.cancelledByClient()) return "client-cancelled";
+      if (closedWhenAborted ?? info.connectionClosed()) return "disconnected";
       return code === Code.DeadlineExceeded ? "deadline" : "client-cancelled";
     };
 
     const finish = (error: unknown, endedEarly: boolean) => {
       if (finished) return;
       finished = true;
+      req.signal.removeEventListener("abort", onAbort);
       endCall();
       const failed = error !== undefined || endedEarly;
       const connectError = error === undefined ? undefined : ConnectError.from(error);
