@@ -1,0 +1,138 @@
+/** `cancelkit todo` and `cancelkit users` as a person runs them, against a server in this process. */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { spawnCli } from "../helpers/spawn.ts";
+
+describe("cancelkit todo", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+    const cli = spawnCli(args, { CANCELKIT_TOKEN: "", ...env });
+    try {
+      const code = await cli.exited;
+      return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+    } finally {
+      cli.kill();
+    }
+  }
+  const todo = (...args: string[]) => run(["todo", ...args, "--server", s.address, "--data-dir", s.dataDir]);
+
+  test("add, list (--json, --fields), update several ids in one stream, delete; due nanos exact", async () => {
+    const a = await todo("add", "buy milk", "--due", "2h", "--json");
+    assert.equal(a.code, 0, a.stderr);
+    const id = (JSON.parse(a.stdout) as { id: string }).id;
+    const b = await todo("add", "precise", "--due", "2099-01-02T03:04:05.123456789+01:00");
+    assert.equal(b.code, 0, b.stderr);
+    const other = /added task (\d+)/.exec(b.stdout)?.[1];
+    assert.ok(other !== undefined);
+
+    const listed = await todo("list", "--json");
+    const rows = listed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(rows[1], {
+      id: other,
+      description: "precise",
+      done: false,
+      dueDate: "2099-01-02T02:04:05.123456789Z",
+      overdue: false,
+    });
+    const masked = await todo("list", "--json", "--fields", "id,description");
+    assert.deepEqual(JSON.parse(masked.stdout.split("\n")[0] ?? ""), {
+      id,
+      description: "buy milk",
+      overdue: false,
+    });
+
+    const updated = await todo("update", id, other, "--done", "--description", "both done");
+    assert.equal(updated.code, 0, updated.stderr);
+    const human = await todo("list");
+    assert.match(human.stdout, new RegExp(`#${id} +\\[x\\] {2}both done {2}due `));
+    assert.match(
+      human.stdout,
+      new RegExp(`#${other} +\\[x\\] {2}both done {2}due 2099-01-02T02:04:05.123456789Z`),
+    );
+
+    const missing = await todo("update", id, "999999", "--not-done");
+    assert.equal(missing.code, 7);
+    assert.match(missing.stderr, /^not found: task 999999 not found/);
+    assert.match((await todo("list")).stdout, /\[x\]/, "nothing of the failed stream was applied");
+
+    const deleted = await todo("delete", id, other);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, `deleted task ${id}\ndeleted task ${other}\n`);
+    assert.equal((await todo("list")).stdout, "");
+  });
+
+  test("bad input: usage errors exit 2; a past due date is INVALID_ARGUMENT (exit 3) naming due_date", async () => {
+    const usage = await todo("add", "x", "--due", "tomorrow-ish");
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--due/);
+    const past = await todo("add", "x", "--due", "2001-01-01T00:00Z");
+    assert.equal(past.code, 3);
+    assert.match(past.stderr, /^invalid argument: due_date: must not be in the past/);
+    const flag = await todo("list", "--due", "2h");
+    assert.equal(flag.code, 2);
+  });
+
+  test("token: --token, then CANCELKIT_TOKEN, then DATA_DIR/token; unknown or none → exit 8", async () => {
+    const wrong = await todo("list", "--token", "nope");
+    assert.equal(wrong.code, 8);
+    assert.match(wrong.stderr, /^unauthenticated: unknown token/);
+    const none = await run(["todo", "list", "--server", s.address, "--data-dir", `${s.dataDir}/missing`]);
+    assert.equal(none.code, 8);
+    assert.match(none.stderr, /no token/);
+
+    // users add opens the database while the server runs (WAL) and prints only the token on stdout.
+    const created = await run(["users", "add", "carol", "--data-dir", s.dataDir]);
+    assert.equal(created.code, 0, created.stderr);
+    const carol = created.stdout.trim();
+    assert.match(carol, /^[\w-]{43}$/);
+    assert.equal((await run(["users", "add", "carol", "--data-dir", s.dataDir])).code, 9);
+
+    const mine = await run(["todo", "add", "carol's", "--due", "1h", "--server", s.address], {
+      CANCELKIT_TOKEN: carol,
+    });
+    assert.equal(mine.code, 0, mine.stderr);
+    const carols = await run(["todo", "list", "--server", s.address], { CANCELKIT_TOKEN: carol });
+    assert.match(carols.stdout, /carol's/);
+    assert.doesNotMatch((await todo("list")).stdout, /carol's/, "the local user does not see carol's task");
+  });
+
+  test("demo: the book's scenario, cancelling the listing at the first overdue task", {
+    timeout: 30_000,
+  }, async () => {
+    const demo = await todo("demo");
+    assert.equal(demo.code, 0, demo.stderr);
+    assert.match(demo.stdout, /--- waiting \d\.\d s until task (\d+) is overdue/);
+    const overdue = /until task (\d+) is overdue/.exec(demo.stdout)?.[1];
+    assert.match(
+      demo.stdout,
+      new RegExp(`#${overdue} .*OVERDUE\\ncancelled the stream at overdue task ${overdue}`),
+    );
+    assert.match(demo.stdout, /--- list\n\(no tasks\)\n$/);
+    const listings = s.log.entries.filter(
+      (e) => e.event === "call" && e.method === "todo.v2.TodoService/ListTasks",
+    );
+    assert.ok(listings.length >= 4, "the demo lists four times, each call logged by the server");
+  });
+
+  test("Ctrl-C cancels whatever runs: prints 'cancelled', exits 130", { timeout: 30_000 }, async () => {
+    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir]);
+    try {
+      await cli.printed(/--- waiting/);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130);
+      assert.equal(cli.stderr().trim(), "cancelled");
+      assert.doesNotMatch(cli.stdout(), /--- delete/);
+    } finally {
+      cli.kill();
+    }
+  });
+});
