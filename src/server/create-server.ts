@@ -6,13 +6,14 @@ import { createServer as createHttp1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { refTimeout } from "../abort.ts";
 import { shuttingDown } from "../errors.ts";
 import { HashFinder } from "../gen/hash_name/hash_name_pb.ts";
 import { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { SearchPool } from "../pool/pool.ts";
+import { registerGrpcExtras } from "../services/grpc-extras.ts";
 import { createHashFinder } from "../services/hash-finder.ts";
+import { HealthState } from "../services/health.ts";
 import { createTodoService } from "../services/todo.ts";
 import { ensureLocalUser } from "../store/bootstrap.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
@@ -22,6 +23,7 @@ import { CallTracker } from "./call-tracker.ts";
 import { createAuthInterceptor } from "./interceptors/auth.ts";
 import { createLoggingInterceptor } from "./interceptors/logging.ts";
 import type { Logger } from "./log.ts";
+import { createNodeHandler } from "./node-handler.ts";
 import type { ServerOptions } from "./options.ts";
 import { routeConnection } from "./protocol-mux.ts";
 
@@ -107,11 +109,15 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
   const calls = new CallTracker();
   const shutdownController = new AbortController();
 
+  const health = new HealthState();
   const routes = (router: ConnectRouter) => {
     router.service(HashFinder, createHashFinder({ pool, maximumHashes: options.maximumHashes }));
     router.service(TodoService, createTodoService({ store }));
+    // grpc.health.v1 and server reflection, so probes and grpcurl-style tools work without local .proto files.
+    registerGrpcExtras(router, [HashFinder, TodoService], health);
   };
-  const handler = connectNodeAdapter({
+  const handler = createNodeHandler({
+    log,
     routes,
     shutdownSignal: shutdownController.signal,
     contextValues: callContextValues,
@@ -121,8 +127,12 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
       createAuthInterceptor({ store, services: [TodoService.typeName] }),
     ],
     fallback(_req, res) {
-      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
-      res.end("cancelkit: no such route. gRPC services: hash_name.HashFinder, todo.v2.TodoService\n");
+      res.statusCode = 404;
+      res.setHeader("content-type", "text/plain; charset=utf-8");
+      res.end(
+        "cancelkit: no such route. gRPC services: hash_name.HashFinder, todo.v2.TodoService, " +
+          "grpc.health.v1.Health, grpc.reflection.v1.ServerReflection\n",
+      );
     },
   });
 
@@ -166,6 +176,8 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = options.graceMs): Promise<void> => {
     stopping ??= (async () => {
+      // Health watchers learn NOT_SERVING and their streams end, so they do not hold the drain for the grace.
+      health.enterShutdown();
       log.info("shutdown", { phase: "draining", activeCalls: calls.active, graceMs });
       const closed = new Promise<void>((resolve) => net.close(() => resolve()));
       // GOAWAY: clients start no new streams on these sessions; running ones go on.
