@@ -45,7 +45,7 @@ type Section = keyof typeof SECTIONS;
 
 /** Rows of every section (or of `only`), with N = os.availableParallelism() workers where a pool is involved. */
 export async function benchSearch(opts: Options, only?: readonly string[]): Promise<BenchRow[]> {
-  const workers = availableParallelism();
+  const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
   const rows: BenchRow[] = [];
   for (const [section, run] of Object.entries(SECTIONS)) {
     if (only !== undefined && only.length > 0 && !only.includes(section)) continue;

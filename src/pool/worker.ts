@@ -3,6 +3,7 @@
  * each result back. Stops a slice early when its search's stop flag is raised (read by the kernel), never by
  * being terminated. A kernel exception is reported as that slice's error; the thread stays alive.
  */
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
@@ -10,6 +11,13 @@ import { enterKernel, leaveKernel } from "./shared-state.ts";
 
 /** Kernels kept per search: enough for every search a worker can interleave, small enough to forget old ones. */
 const KERNEL_CACHE_SIZE = 256;
+
+// Lowest CPU priority for this thread (on Linux, setpriority(0) applies to the calling thread only): when the
+// workers fill every core, the event loop that hears a cancel or a new call gets a core back at once.
+// Where the OS refuses, the pool works the same, only with a slower tail.
+try {
+  setPriority(19);
+} catch {}
 
 const port = parentPort;
 if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");

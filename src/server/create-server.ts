@@ -146,7 +146,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     // A session error (client reset) is reported through its streams; unhandled it would crash the process.
     session.on("error", () => {});
   });
-  const net = createNetServer((socket) => {
+  const net = createNetServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     routeConnection(socket, h2, h1);
