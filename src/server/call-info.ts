@@ -32,10 +32,21 @@ export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, {
 export function callContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
   const socket = req.socket;
   const session = "stream" in req ? req.stream.session : undefined;
+  // Node closes every stream with CANCEL when the connection closes, so the reset code alone cannot tell a
+  // client's cancel from a dropped connection; what can is whether the socket was still open when the stream
+  // was aborted: a peer's RST_STREAM is handled while its socket is alive, even if the client exits right after.
+  let resetWhileConnected = false;
+  if ("stream" in req) {
+    req.stream.once("aborted", () => {
+      // session.socket forwards to the TCP socket (req.socket's `destroyed` would be the stream's own).
+      resetWhileConnected = session?.socket?.destroyed === false;
+    });
+  }
   const info: CallInfo = {
     peer: `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`,
     connectionClosed: () => (session ? session.closed || session.destroyed : socket.destroyed),
-    cancelledByClient: () => "stream" in req && req.stream.rstCode === constants.NGHTTP2_CANCEL,
+    cancelledByClient: () =>
+      "stream" in req && resetWhileConnected && req.stream.rstCode === constants.NGHTTP2_CANCEL,
   };
   return createContextValues().set(callInfoKey, info);
 }

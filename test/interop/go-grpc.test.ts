@@ -156,7 +156,19 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
         assert.equal(s.server.pool.stats().running, 0);
         const line = await logged;
         // Not asserted: line.candidates (see the grpcio test: a quick cancel can precede the first in-order commit).
-        assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+        if (linger) {
+          assert.deepEqual(
+            [line.outcome, line.cause],
+            ["CANCELLED", "client-cancelled"],
+            JSON.stringify(line),
+          );
+        } else {
+          // A Go process that exits right after cancel() often closes its connection before grpc-go's writer has
+          // sent the RST_STREAM: the server then sees only the connection close (seen here: the stream was closed
+          // by the socket's close, not by a reset frame), and says so. Either way the work stopped (asserted above).
+          assert.equal(line.outcome, "CANCELLED", JSON.stringify(line));
+          assert.ok(line.cause === "disconnected" || line.cause === "client-cancelled", JSON.stringify(line));
+        }
         p.child.stdin?.end();
         await p.result;
       } finally {

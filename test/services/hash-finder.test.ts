@@ -4,10 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
-import { connect as connectHttp2 } from "node:http2";
-import { createConnection } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { connectDroppable } from "../helpers/raw-h2.ts";
 import { REFERENCE_FIND_RANGE, REFERENCE_FINDS } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { isSettled, waitUntil } from "../helpers/wait.ts";
@@ -176,16 +175,11 @@ describe("HashFinder cancellation contract", () => {
   test("client disconnect (connection dropped mid-call) → the workers stop, the log says disconnected", async () => {
     const callLines = () => s.log.entries.filter((e) => e.event === "call");
     const before = callLines().length;
-    // Our own socket, so the test can drop the connection the way a dying process does: no RST_STREAM, no
-    // GOAWAY (session.destroy() would first reset the stream with CANCEL, which is a client cancel).
-    const [host, port] = s.address.split(":");
-    const socket = createConnection({ host, port: Number(port) });
-    const session = connectHttp2(`http://${s.address}`, { createConnection: () => socket });
-    session.on("error", () => {});
+    const connection = connectDroppable(s.address);
     // A raw gRPC call: 5-byte frame header, then HashNameRequest{desired_name=NEVER}.
     const body = Buffer.from([0x0a, NEVER.length, ...Buffer.from(NEVER)]);
     const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
-    const stream = session.request({
+    const stream = connection.session.request({
       ":method": "POST",
       ":path": "/hash_name.HashFinder/Find",
       "content-type": "application/grpc",
@@ -194,7 +188,7 @@ describe("HashFinder cancellation contract", () => {
     stream.on("error", () => {});
     stream.end(frame);
     await waitUntil("the search is running", busy);
-    socket.destroy();
+    connection.drop();
     await s.server.pool.whenIdle();
     await waitUntil("the call is logged", () => callLines().length === before + 1);
     const line = callLines().at(-1);

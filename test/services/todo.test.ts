@@ -29,6 +29,7 @@ import type {
   TaskUpdate,
 } from "../../src/store/task-store.ts";
 import { defer } from "../helpers/defer.ts";
+import { connectDroppable } from "../helpers/raw-h2.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
@@ -602,9 +603,8 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
 
   test("the connection dropped mid-listing: the server stops reading, the log says disconnected", async () => {
     const pulledBefore = store.rowsPulled;
-    const session = connectHttp2(`http://${s.address}`);
-    session.on("error", () => {});
-    const stream = session.request({
+    const connection = connectDroppable(s.address);
+    const stream = connection.session.request({
       ":method": "POST",
       ":path": "/todo.v2.TodoService/ListTasks",
       "content-type": "application/grpc",
@@ -619,8 +619,8 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
       firstData.resolve();
     });
     await firstData.promise;
-    const peer = `127.0.0.1:${session.socket.localPort}`;
-    session.destroy();
+    const peer = connection.peer;
+    connection.drop();
     const line = await s.log.waitFor((e) => e.event === "call" && e.peer === peer);
     assert.equal(line.method, "todo.v2.TodoService/ListTasks");
     assert.equal(line.cause, "disconnected");
