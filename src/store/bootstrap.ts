@@ -32,7 +32,7 @@ export async function ensureLocalUser(
   const { userId, token } = await store.createUser(signal, LOCAL_USER_NAME);
   // A crash between createUser and here leaves a user without a token file; `cancelkit users add` recovers.
   await writeSecretFile(path, `${token}\n`);
-  log("created user and wrote its token", { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path });
+  log("local-user-created", { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path });
   return path;
 }
 

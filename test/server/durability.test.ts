@@ -44,7 +44,7 @@ test("first start writes the token (0600, one log line); an acknowledged add sur
     const created = first.server
       .stderr()
       .split("\n")
-      .filter((l) => l.includes("created user"));
+      .filter((l) => l.includes("local-user-created"));
     assert.equal(created.length, 1, "one log line about the new user");
     assert.ok(created[0]?.includes(tokenPath(dataDir)), "the line names the token file");
     const token = await readTokenFile(tokenPath(dataDir));
@@ -58,7 +58,7 @@ test("first start writes the token (0600, one log line); an acknowledged add sur
 
     const second = await startServe(dataDir);
     try {
-      assert.ok(!second.server.stderr().includes("created user"), "a restart creates no user");
+      assert.ok(!second.server.stderr().includes("local-user-created"), "a restart creates no user");
       assert.equal(await readTokenFile(tokenPath(dataDir)), token, "the token file is unchanged");
       const listed = [];
       for await (const res of second.client(token).listTasks({})) listed.push(res.task);
