@@ -4,12 +4,13 @@
  * the stubs there from proto/, main.go is copied beside them, and `go build` runs in GOPATH mode against
  * /usr/share/gocode (golang-google-grpc-dev & co.), with no module proxy. Nothing generated is kept in the repo.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type ProbeProcess, startProbeProcess } from "./probe-process.ts";
 
 const PROBE_SOURCE = fileURLToPath(new URL("./go/main.go", import.meta.url));
 const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url));
@@ -166,15 +167,8 @@ export interface GoProbeResult {
   [field: string]: unknown;
 }
 
-export interface GoProbe {
-  child: ChildProcess;
-  /** The parsed result line once the probe has exited; rejects if it exits non-zero, prints no JSON, or runs over `timeoutMs`. */
-  result: Promise<GoProbeResult>;
-  /** The parsed result line as soon as it is printed (with `linger`, the probe then waits for stdin to close). */
-  printed: Promise<GoProbeResult>;
-  /** Stops the probe if it still runs (for `finally`). */
-  kill(): void;
-}
+/** A running grpc-go probe; `printed` serves the lingering scenarios. */
+export type GoProbe = ProbeProcess<GoProbeResult>;
 
 export interface GoProbeOptions {
   /** Bearer token for the TodoService scenarios. */
@@ -197,53 +191,5 @@ export function startGoProbe(
     ...(token === undefined ? [] : ["-token", token]),
     ...(linger ? ["-linger"] : []),
   ];
-  const child = spawn(binary, [...flags, ...scenario], { stdio: ["pipe", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  let announce: (line: GoProbeResult) => void = () => {};
-  const printed = new Promise<GoProbeResult>((resolve) => {
-    announce = resolve;
-  });
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    const complete = stdout.split("\n").slice(0, -1); // the last piece is not a whole line yet
-    const line = complete.find((l) => l.startsWith("{"));
-    if (line !== undefined) announce(JSON.parse(line) as GoProbeResult);
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  // The probe may exit before we write to stdin; that must not crash the test process.
-  child.stdin?.on("error", () => {});
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  };
-  const result = new Promise<GoProbeResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`go probe ${scenario.join(" ")} ran over ${timeoutMs} ms; stderr=${stderr}`));
-    }, timeoutMs);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split("\n").at(-1) ?? "";
-      if (code !== 0 || !line.startsWith("{")) {
-        reject(
-          new Error(
-            `go probe ${scenario.join(" ")} exited ${code ?? signal}; stdout=${stdout} stderr=${stderr}`,
-          ),
-        );
-        return;
-      }
-      resolve(JSON.parse(line) as GoProbeResult);
-    });
-  });
-  // Callers may not await `result` when they fail early; keep that from becoming an unhandled rejection.
-  result.catch(() => {});
-  // A probe that dies before printing rejects `printed` too, with the same error.
-  const printedOrFailed = Promise.race([printed, result]);
-  return { child, result, printed: printedOrFailed, kill };
+  return startProbeProcess(`go probe ${scenario.join(" ")}`, binary, [...flags, ...scenario], timeoutMs);
 }

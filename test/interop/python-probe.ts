@@ -3,10 +3,11 @@
  * process. Debian's python3-grpcio installs into /usr/bin/python3's dist-packages, which a pyenv `python3`
  * first on the PATH does not see, so /usr/bin/python3 is tried before `python3`.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type ProbeProcess, startProbeProcess } from "./probe-process.ts";
 
 const PROBE = fileURLToPath(new URL("./python/hash_client.py", import.meta.url));
 
@@ -63,54 +64,15 @@ export interface ProbeResult {
   [field: string]: unknown;
 }
 
-export interface Probe {
-  child: ChildProcess;
-  /** The parsed result line; rejects if the probe exits non-zero, prints no JSON, or runs over `timeoutMs`. */
-  result: Promise<ProbeResult>;
-  /** Stops the probe if it still runs (for `finally`). */
-  kill(): void;
-}
+/** A running grpcio probe. */
+export type Probe = ProbeProcess<ProbeResult>;
 
 /** Starts the probe for one scenario against `server` (HOST:PORT). stdin stays open for the cancel scenario. */
 export function startProbe(python: string, server: string, scenario: string[], timeoutMs = 60_000): Probe {
-  const child = spawn(python, [PROBE, "--server", server, ...scenario], { stdio: ["pipe", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  // The probe may exit before we write to stdin; that must not crash the test process.
-  child.stdin?.on("error", () => {});
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  };
-  const result = new Promise<ProbeResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`probe ${scenario.join(" ")} ran over ${timeoutMs} ms; stderr=${stderr}`));
-    }, timeoutMs);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split("\n").at(-1) ?? "";
-      if (code !== 0 || !line.startsWith("{")) {
-        reject(
-          new Error(
-            `probe ${scenario.join(" ")} exited ${code ?? signal}; stdout=${stdout} stderr=${stderr}`,
-          ),
-        );
-        return;
-      }
-      resolve(JSON.parse(line) as ProbeResult);
-    });
-  });
-  // Callers may not await `result` when they fail early; keep that from becoming an unhandled rejection.
-  result.catch(() => {});
-  return { child, result, kill };
+  return startProbeProcess(
+    `python probe ${scenario.join(" ")}`,
+    python,
+    [PROBE, "--server", server, ...scenario],
+    timeoutMs,
+  );
 }
