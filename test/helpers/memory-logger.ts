@@ -10,6 +10,8 @@ export interface MemoryLogger extends Logger {
   readonly entries: LogEntry[];
   /** Resolves with the first entry (past or future) matching `predicate`; rejects after `timeoutMs`. */
   waitFor(predicate: (entry: LogEntry) => boolean, timeoutMs?: number): Promise<LogEntry>;
+  /** Resolves with the first entry written after this call that matches `predicate`; rejects after `timeoutMs`. */
+  waitForNext(predicate: (entry: LogEntry) => boolean, timeoutMs?: number): Promise<LogEntry>;
 }
 
 export function createMemoryLogger(): MemoryLogger {
@@ -20,6 +22,20 @@ export function createMemoryLogger(): MemoryLogger {
     entries.push(entry);
     for (const waiter of waiters) waiter(entry);
   };
+  const waitForNext = (predicate: (entry: LogEntry) => boolean, timeoutMs = 10_000): Promise<LogEntry> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no log entry matched within ${timeoutMs} ms; got ${JSON.stringify(entries)}`));
+      }, timeoutMs);
+      const check = (entry: LogEntry) => {
+        if (!predicate(entry)) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(entry);
+      };
+      waiters.add(check);
+    });
   return {
     entries,
     info: (event, fields) => write("info", event, fields),
@@ -28,19 +44,8 @@ export function createMemoryLogger(): MemoryLogger {
     waitFor(predicate, timeoutMs = 10_000) {
       const seen = entries.find(predicate);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no log entry matched within ${timeoutMs} ms; got ${JSON.stringify(entries)}`));
-        }, timeoutMs);
-        const check = (entry: LogEntry) => {
-          if (!predicate(entry)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(entry);
-        };
-        waiters.add(check);
-      });
+      return waitForNext(predicate, timeoutMs);
     },
+    waitForNext,
   };
 }

@@ -11,6 +11,12 @@ export const REFERENCE_FINDS: ReadonlyArray<readonly [name: string, ideal: numbe
   ["a", 0, ""],
 ];
 
+/**
+ * The Find cases the interop tests run through each foreign client (a probe process per case, so only a few):
+ * a plain answer, one with ideal 1, and the empty secret.
+ */
+export const INTEROP_FINDS = REFERENCE_FINDS.filter(([name]) => ["aa", "grpc", "a"].includes(name));
+
 /** FindRange("doctor", ideal 1, interesting 3): how many responses, the first five secrets, and the last one. */
 export const REFERENCE_FIND_RANGE = {
   name: "doctor",

@@ -38,6 +38,8 @@ export interface TestServer {
   todo(token?: string | null): Client<typeof TodoService>;
   /** The call log line for `method` with the given outcome (waits for it). */
   callLog(method: string, outcome?: string): ReturnType<MemoryLogger["waitFor"]>;
+  /** The first call log line for `method` written after this point (waits up to `timeoutMs`, default 20 s). */
+  nextCallLog(method: string, timeoutMs?: number): ReturnType<MemoryLogger["waitForNext"]>;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,8 @@ export async function startTestServer(
       log.waitFor(
         (e) => e.event === "call" && e.method === method && (outcome === undefined || e.outcome === outcome),
       ),
+    nextCallLog: (method, timeoutMs = 20_000) =>
+      log.waitForNext((e) => e.event === "call" && e.method === method, timeoutMs),
     async close() {
       await server.shutdown(0);
       await rm(dataDir, { recursive: true, force: true });

@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { LogEntry } from "../helpers/memory-logger.ts";
-import { REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
+import { INTEROP_FINDS, REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitUntil } from "../helpers/wait.ts";
 import {
@@ -20,6 +19,7 @@ import {
   type GoProbeResult,
   startGoProbe,
 } from "./go-probe.ts";
+import { runToEnd } from "./probe-process.ts";
 
 const FIND = "hash_name.HashFinder/Find";
 const LIST_TASKS = "todo.v2.TodoService/ListTasks";
@@ -82,30 +82,11 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     return started;
   }
 
-  async function run(scenario: string[], options: GoProbeOptions = {}): Promise<GoProbeResult> {
-    const p = probe(scenario, options);
-    try {
-      return await p.result;
-    } finally {
-      p.kill();
-    }
+  function run(scenario: string[], options: GoProbeOptions = {}): Promise<GoProbeResult> {
+    return runToEnd(probe(scenario, options));
   }
 
-  /** The next call log line for `method` written after this point. */
-  function nextCallLog(method: string): Promise<LogEntry> {
-    const from = s.log.entries.length;
-    return s.log.waitFor(
-      (e) => e.event === "call" && e.method === method && s.log.entries.indexOf(e) >= from,
-      20_000,
-    );
-  }
-
-  const cases: Array<[string, number, string]> = [
-    ["aa", 0, "ZA=="],
-    ["grpc", 1, "Gw=="],
-    ["a", 0, ""],
-  ];
-  for (const [name, ideal, secret] of cases) {
+  for (const [name, ideal, secret] of INTEROP_FINDS) {
     test(`Find("${name}", ${ideal}) → the reference's secret "${secret}"`, async (t) => {
       const r = await run(["find", name, String(ideal)]);
       assert.equal(r.code, "OK", JSON.stringify(r));
@@ -136,7 +117,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
       // still report the cancel, which came first.
       const p = probe(["cancel"], { linger });
       try {
-        const logged = nextCallLog(FIND);
+        const logged = s.nextCallLog(FIND);
         const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
         await waitUntil(
           "the search is running (or the probe exited)",
@@ -178,7 +159,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
   }
 
   test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", async (t) => {
-    const logged = nextCallLog(FIND);
+    const logged = s.nextCallLog(FIND);
     const r = await run(["deadline", "300"]);
     assert.equal(r.code, "DeadlineExceeded", JSON.stringify(r));
     assert.ok(Number(r.ms) >= 250, `grpc-go gave up after ${r.ms} ms, before its 300 ms deadline`);
@@ -251,7 +232,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
 
   test("TodoService: ListTasks cancelled after one message while the server still has ~500 KB to send → Canceled; log cause client-cancelled", async (t) => {
     const tasks = 500;
-    const logged = nextCallLog(LIST_TASKS);
+    const logged = s.nextCallLog(LIST_TASKS);
     const p = probe(["todo-list-cancel", String(tasks)], { token: s.localToken, linger: true });
     try {
       const r = await p.printed;

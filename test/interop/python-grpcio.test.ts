@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { LogEntry } from "../helpers/memory-logger.ts";
+import { INTEROP_FINDS, REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitUntil } from "../helpers/wait.ts";
+import { runToEnd } from "./probe-process.ts";
 import { findGrpcioPython, type Probe, type ProbeResult, startProbe } from "./python-probe.ts";
 
 const FIND = "hash_name.HashFinder/Find";
@@ -38,30 +39,11 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
     return started;
   }
 
-  async function run(scenario: string[]): Promise<ProbeResult> {
-    const p = probe(scenario);
-    try {
-      return await p.result;
-    } finally {
-      p.kill();
-    }
+  function run(scenario: string[]): Promise<ProbeResult> {
+    return runToEnd(probe(scenario));
   }
 
-  /** The next call log line for `method` written after this point. */
-  function nextCallLog(method: string): Promise<LogEntry> {
-    const from = s.log.entries.length;
-    return s.log.waitFor(
-      (e) => e.event === "call" && e.method === method && s.log.entries.indexOf(e) >= from,
-      20_000,
-    );
-  }
-
-  const cases: Array<[string, number, string]> = [
-    ["aa", 0, "ZA=="],
-    ["grpc", 1, "Gw=="],
-    ["a", 0, ""],
-  ];
-  for (const [name, ideal, secret] of cases) {
+  for (const [name, ideal, secret] of INTEROP_FINDS) {
     test(`Find("${name}", ${ideal}) → the reference's secret "${secret}"`, async () => {
       const r = await run(["find", name, String(ideal)]);
       assert.equal(r.code, "OK", JSON.stringify(r));
@@ -72,17 +54,18 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
   }
 
   test('FindRange("doctor", 1, 3) streams the reference\'s 663 responses', async () => {
-    const r = await run(["find-range", "doctor", "1", "3"]);
+    const { name, ideal, interesting, count, firstSecrets, last } = REFERENCE_FIND_RANGE;
+    const r = await run(["find-range", name, String(ideal), String(interesting)]);
     assert.equal(r.code, "OK", JSON.stringify(r));
-    assert.equal(r.count, 663);
-    assert.deepEqual(r.first_five, ["Eg==", "JA==", "cw==", "5A==", "8w=="]);
-    assert.deepEqual(r.last, { secret: "4fE=", hamming_distance: 1 });
+    assert.equal(r.count, count);
+    assert.deepEqual(r.first_five, firstSecrets);
+    assert.deepEqual(r.last, { secret: last.secret, hamming_distance: last.distance });
   });
 
   test("future.cancel() while the search runs → CANCELLED; the pool goes idle; log cause client-cancelled", async (t) => {
     const p = probe(["cancel"]);
     try {
-      const logged = nextCallLog(FIND);
+      const logged = s.nextCallLog(FIND);
       const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
       await waitUntil(
         "the search is running (or the probe exited)",
@@ -111,7 +94,7 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
   });
 
   test("timeout=0.3 s → DEADLINE_EXCEEDED; the pool goes idle; log cause deadline", async (t) => {
-    const logged = nextCallLog(FIND);
+    const logged = s.nextCallLog(FIND);
     const r = await run(["deadline", "300"]);
     assert.equal(r.code, "DEADLINE_EXCEEDED", JSON.stringify(r));
     assert.ok(Number(r.ms) >= 250, `grpcio gave up after ${r.ms} ms, before its 300 ms deadline`);
