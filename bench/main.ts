@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { arch, availableParallelism, cpus, loadavg, platform } from "node:os";
-import type { BenchRow, BenchTarget } from "./kernel.bench.ts";
+import type { BenchRow, BenchTarget } from "./rows.ts";
 import { benchSearch } from "./search.bench.ts";
 
 type Bench = (opts: { quick: boolean }) => Promise<BenchRow[]>;

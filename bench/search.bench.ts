@@ -19,7 +19,8 @@ import { SearchPool, type SearchRun } from "../src/pool/pool.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
-import { type BenchRow, benchKernel } from "./kernel.bench.ts";
+import { benchKernel } from "./kernel.bench.ts";
+import type { BenchRow } from "./rows.ts";
 
 /** '~' is not a base64 character: this name never matches at distance 0, so the search runs until stopped. */
 const NEVER_NAME = "~~~~";

@@ -18,14 +18,7 @@ import { defaultServerOptions } from "../src/server/options.ts";
 import { readTokenFile, tokenPath } from "../src/store/bootstrap.ts";
 import { MemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskStore } from "../src/store/task-store.ts";
-
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  ratio?: number;
-}
+import type { BenchRow } from "./rows.ts";
 
 const IN_FLIGHT = 64;
 const DUE = { seconds: 4_102_444_800n, nanos: 123_456_789 };
