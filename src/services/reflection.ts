@@ -187,36 +187,31 @@ export class ReflectionIndex {
 }
 
 /**
- * ServerReflectionInfo, v1: one answer per request, in order, on the same stream. The stream ends when the client
- * ends its side; a cancelled call stops at its next request or answer.
+ * ServerReflectionInfo for either version (their messages share every field): one answer per request, in order,
+ * on the same stream. The stream ends when the client ends its side; a cancelled call stops at its next request
+ * or answer.
  */
-export function createReflectionV1(index: ReflectionIndex): ServiceImpl<typeof ServerReflectionV1> {
-  return {
-    async *serverReflectionInfo(requests) {
-      const sent = new Set<string>();
-      for await (const request of requests) {
-        yield {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: index.answer(request, sent),
-        };
-      }
-    },
+function answerEachRequest(index: ReflectionIndex) {
+  return async function* serverReflectionInfo<Request extends ReflectionRequest & { host: string }>(
+    requests: AsyncIterable<Request>,
+  ) {
+    const sent = new Set<string>();
+    for await (const request of requests) {
+      yield {
+        validHost: request.host,
+        originalRequest: request,
+        messageResponse: index.answer(request, sent),
+      };
+    }
   };
 }
 
-/** ServerReflectionInfo, v1alpha: the same answers as v1 (same field numbers), in v1alpha's message types. */
+/** ServerReflectionInfo, v1 (see answerEachRequest). */
+export function createReflectionV1(index: ReflectionIndex): ServiceImpl<typeof ServerReflectionV1> {
+  return { serverReflectionInfo: answerEachRequest(index) };
+}
+
+/** ServerReflectionInfo, v1alpha: the same answers as v1, in v1alpha's message types. */
 export function createReflectionV1alpha(index: ReflectionIndex): ServiceImpl<typeof ServerReflectionV1alpha> {
-  return {
-    async *serverReflectionInfo(requests) {
-      const sent = new Set<string>();
-      for await (const request of requests) {
-        yield {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: index.answer(request, sent),
-        };
-      }
-    },
-  };
+  return { serverReflectionInfo: answerEachRequest(index) };
 }
