@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
 import { SearchPool, type SearchRun } from "../src/pool/pool.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
@@ -202,7 +202,8 @@ async function startBenchServer(workers: number, maxRunning = 4 * workers): Prom
   );
   const client = createClient(
     HashFinder,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}` }),
+    // The CLI's transport (TCP_NODELAY, like grpc-go and grpcio clients).
+    transportFor(`127.0.0.1:${server.port}`),
   );
   return {
     server,
