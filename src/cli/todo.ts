@@ -12,6 +12,7 @@ import { unauthenticated } from "../errors.ts";
 import { type ListTasksResponse, TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { tokenPath } from "../store/bootstrap.ts";
 import type { Due } from "../store/due.ts";
+import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { formatDue, parseDue } from "./due-date.ts";
 import { DEFAULT_SERVER, transportFor } from "./transport.ts";
 import { UsageError } from "./usage-error.ts";
@@ -27,7 +28,8 @@ Commands:
        [--description TEXT] [--due WHEN] [--done | --not-done]
   delete ID [ID…]                delete tasks, each answered once it is durable
   demo                           the book's scenario: add three, list, update, list (cancelling the stream
-                                 at the first overdue task), delete, list
+                                 at the first overdue task), delete, list; without --server it starts a
+                                 server of its own and shows what that server did with the cancelled call
 
 Options:
   --server HOST:PORT   server address (default ${DEFAULT_SERVER})
@@ -78,6 +80,8 @@ interface Session {
   };
   signal: AbortSignal;
   json: boolean;
+  /** The demo's own server, when it started one: its call log can be read back. */
+  demoServer?: DemoServer;
 }
 
 /**
@@ -230,7 +234,7 @@ async function update(s: Session, args: string[], values: Values): Promise<numbe
 }
 
 /** Deletes in lock-step: the next request goes only after the previous answer, so what is printed is exact. */
-async function deleteIds(s: Session, ids: readonly bigint[]): Promise<void> {
+async function deleteIds(s: Session, ids: readonly bigint[], quiet = false): Promise<void> {
   let answered: (() => void) | undefined;
   let finished = false;
   async function* requests() {
@@ -246,7 +250,11 @@ async function deleteIds(s: Session, ids: readonly bigint[]): Promise<void> {
   try {
     for await (const _ of s.client.deleteTasks(requests(), s.call())) {
       const id = ids[index++];
-      process.stdout.write(s.json ? `${JSON.stringify({ deleted: String(id) })}\n` : `deleted task ${id}\n`);
+      if (!quiet) {
+        process.stdout.write(
+          s.json ? `${JSON.stringify({ deleted: String(id) })}\n` : `deleted task ${id}\n`,
+        );
+      }
       answered?.();
     }
   } finally {
@@ -262,6 +270,28 @@ async function remove(s: Session, args: string[]): Promise<number> {
 
 /** How long the demo's second task is given before it becomes overdue. */
 const DEMO_OVERDUE_AFTER_MS = 1500;
+
+/**
+ * Tasks the demo adds after the book's three, so that the cancelled listing is long: a few short tasks fit in
+ * the connection's buffers and are all sent before a cancel can arrive; thousands are not.
+ */
+const DEMO_FILLER_TASKS = 3000;
+
+/** Adds `count` tasks, 64 calls in flight; returns their ids. */
+async function addFiller(s: Session, count: number): Promise<bigint[]> {
+  const ids: bigint[] = [];
+  const dueDate = parseDue("7d", "due");
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < count) {
+        const n = next++;
+        ids.push((await s.client.addTask({ description: `filler task ${n + 1}`, dueDate }, s.call())).id);
+      }
+    }),
+  );
+  return ids.sort((a, b) => (a < b ? -1 : 1));
+}
 
 /**
  * The book's chapter 7 client, step by step: add three tasks (the second due in 1.5 s), list, update
@@ -308,19 +338,31 @@ async function demo(s: Session, args: string[]): Promise<number> {
     say(`--- waiting ${(wait / 1000).toFixed(1)} s until task ${second} is overdue`);
     await delay(s.signal, wait);
   }
-  say("--- list, cancelling the stream at the first overdue task");
-  const outcome = await listTasks(s, { cancelOnOverdue: true });
-  say(
-    outcome.stoppedAt === undefined
-      ? "no task was overdue: the listing ran to its end"
-      : `cancelled the stream at overdue task ${outcome.stoppedAt} after ${outcome.listed} task(s) (RST_STREAM ` +
-          "CANCEL). The server's log line for this ListTasks call tells what it did: on a list this short it " +
-          'has usually sent everything before the cancel arrives ("outcome":"ok"); on a long one it stops reading ' +
-          'the store ("outcome":"CANCELLED","cause":"client-cancelled", "messages" = how many it streamed).',
-  );
+  say(`--- add ${DEMO_FILLER_TASKS} more tasks due next week, so that the next listing is long`);
+  const filler = await addFiller(s, DEMO_FILLER_TASKS);
+  say(`added tasks ${filler[0]}…${filler.at(-1)}`);
 
-  say(`--- delete ${first}, ${second}, ${third}`);
+  say(`--- list, cancelling the stream at the first overdue task (${filler.length + 3} tasks in all)`);
+  const serverSaw = s.demoServer?.nextCall("todo.v2.TodoService/ListTasks");
+  const outcome = await listTasks(s, { cancelOnOverdue: true });
+  if (outcome.stoppedAt === undefined) {
+    say("no task was overdue: the listing ran to its end");
+  } else {
+    say(
+      `client: cancelled the stream (RST_STREAM CANCEL) at overdue task ${outcome.stoppedAt}, after ${outcome.listed} task(s)`,
+    );
+    const line = await serverSaw;
+    say(
+      line === undefined
+        ? "server: its log line for this ListTasks call shows the outcome, the cause and how many tasks it streamed"
+        : `server: ListTasks ended ${line.outcome}, cause ${line.cause ?? "none"}, after streaming ${line.messages} ` +
+            `of ${filler.length + 3} tasks — it stopped reading the store when the cancel arrived`,
+    );
+  }
+
+  say(`--- delete ${first}, ${second}, ${third} (and, quietly, the ${filler.length} filler tasks)`);
   await deleteIds(s, [first, second, third]);
+  await deleteIds(s, filler, true);
   say("--- list");
   const last = await listTasks(s, { cancelOnOverdue: false });
   if (last.listed === 0) say("(no tasks)");
@@ -352,12 +394,32 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const server = values.server ?? DEFAULT_SERVER;
+  // `todo demo` without --server runs against a server of its own, whose log it can show.
+  const demoServer = command === "demo" && values.server === undefined ? await startDemoServer() : undefined;
+  try {
+    const server = demoServer?.address ?? values.server ?? DEFAULT_SERVER;
+    const token = demoServer?.token ?? (await resolveToken(values.token, values["data-dir"] ?? "./data"));
+    return await run(command, positionals, values, { server, token, timeoutMs, signal, demoServer });
+  } finally {
+    await demoServer?.close();
+  }
+}
+
+interface Target {
+  server: string;
+  token: string;
+  timeoutMs: number | undefined;
+  signal: AbortSignal;
+  demoServer: DemoServer | undefined;
+}
+
+function run(command: string, positionals: string[], values: Values, target: Target): Promise<number> {
+  const { server, token, timeoutMs, signal, demoServer } = target;
   const client = createClient(TodoService, transportFor(server));
-  const token = await resolveToken(values.token, values["data-dir"] ?? "./data");
   const session: Session = {
     client,
     signal,
+    demoServer,
     json: values.json === true,
     call: (callSignal = signal) => ({
       signal: callSignal,

@@ -114,13 +114,35 @@ describe("cancelkit todo", () => {
     const overdue = /until task (\d+) is overdue/.exec(demo.stdout)?.[1];
     assert.match(
       demo.stdout,
-      new RegExp(`#${overdue} .*OVERDUE\\ncancelled the stream at overdue task ${overdue}`),
+      new RegExp(
+        `#${overdue} .*OVERDUE\\nclient: cancelled the stream \\(RST_STREAM CANCEL\\) at overdue task ${overdue}`,
+      ),
     );
     assert.match(demo.stdout, /--- list\n\(no tasks\)\n$/);
     const listings = s.log.entries.filter(
       (e) => e.event === "call" && e.method === "todo.v2.TodoService/ListTasks",
     );
     assert.ok(listings.length >= 4, "the demo lists four times, each call logged by the server");
+    // The cancelled listing was long: the server was still streaming and stopped when the cancel arrived.
+    const cancelled = listings.filter((e) => e.outcome === "CANCELLED");
+    assert.equal(cancelled.length, 1, JSON.stringify(listings));
+    assert.equal(cancelled[0]?.cause, "client-cancelled");
+    assert.ok(Number(cancelled[0]?.messages) < 3003, JSON.stringify(cancelled[0]));
+  });
+
+  test("demo without --server runs its own server and shows what it did with the cancelled listing", {
+    timeout: 60_000,
+  }, async () => {
+    const cli = spawnCli(["todo", "demo"]);
+    try {
+      assert.equal(await cli.exited, 0, cli.stderr());
+      assert.match(
+        cli.stdout(),
+        /\nserver: ListTasks ended CANCELLED, cause client-cancelled, after streaming \d+ of 3003 tasks/,
+      );
+    } finally {
+      cli.kill();
+    }
   });
 
   test("Ctrl-C cancels whatever runs: prints 'cancelled', exits 130", { timeout: 30_000 }, async () => {
