@@ -6,11 +6,13 @@
  * Everything runs on 127.0.0.1; every server and pool started here is shut down; every wait is bounded.
  * `node bench/search.bench.ts [--quick]` prints the rows; bench/main.ts imports benchSearch.
  */
+import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
@@ -19,6 +21,7 @@ import { SearchPool, type SearchRun } from "../src/pool/pool.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
+import { buildGoProbe, findGoToolchain, startGoProbe } from "../test/interop/go-probe.ts";
 import { benchKernel } from "./kernel.bench.ts";
 import type { BenchRow } from "./rows.ts";
 
@@ -40,6 +43,7 @@ const SECTIONS = {
   scaling: async (opts: Options, workers: number) => [await scalingRow(opts, workers)],
   doctor: async (opts: Options, workers: number) => [await doctorRow(opts, workers)],
   cancel: (opts: Options, workers: number) => cancelRows(opts, workers),
+  "cancel-go": (opts: Options, workers: number) => cancelGoRows(opts, workers),
   fairness: (opts: Options, workers: number) => fairnessRows(opts, workers),
 };
 type Section = keyof typeof SECTIONS;
@@ -327,13 +331,7 @@ async function cancelOnce(
   const began = performance.now();
   abort.abort();
   const clientAbort = performance.now() - began;
-  const deadline = AbortSignal.timeout(WAIT_MS);
-  for (;;) {
-    await pool.whenNoneExecuting(deadline);
-    // Between two slices the count can touch 0 while the search still runs: only count it once it has ended.
-    if (pool.stats().running === 0 && pool.executing() === 0) break;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  await untilSearchStopped(pool);
   const toStopped = performance.now() - began;
   await pool.whenIdle();
   const toIdle = performance.now() - began;
@@ -341,6 +339,20 @@ async function cancelOnce(
   const error = await call;
   if (error.code !== Code.Canceled) throw new Error(`cancelled call ended with ${Code[error.code]}`);
   return { toStopped, clientAbort, toServerSignal: serverAborted() - began, toIdle, began };
+}
+
+/**
+ * Resolves once the search has ended on the server and no worker is inside the kernel, observed on the event loop
+ * (woken by the workers' own notify on leaving the kernel): the clock of both cancel figures.
+ */
+async function untilSearchStopped(pool: SearchPool): Promise<void> {
+  const deadline = AbortSignal.timeout(WAIT_MS);
+  for (;;) {
+    await pool.whenNoneExecuting(deadline);
+    // Between two slices the count can touch 0 while the search still runs: only count it once it has ended.
+    if (pool.stats().running === 0 && pool.executing() === 0) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
@@ -438,7 +450,8 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
     let queuedSlices = 0;
     for (let trial = 0; trial < queuedTrials; trial++) queuedSlices += await cancelQueued(s, 2);
 
-    const name = (stat: string) => `cancel → last worker out of the kernel, ${stat} (${trials} trials, gRPC)`;
+    const name = (stat: string) =>
+      `cancel → last worker out of the kernel, ${stat} (${trials} trials, in-process connect-node client on the server's thread: worst case)`;
     const spread =
       `of which: client abort() itself ${stat((t) => t.clientAbort)}; until the server's call signal aborts ` +
       `${stat((t) => t.toServerSignal)}; until every slice has replied ${stat((t) => t.toIdle)}; ` +
@@ -460,6 +473,150 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
       },
     ];
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cancellation from a separate client process (grpc-go)
+
+/** A line of the Go probe's cancel-loop (test/interop/go/main.go). */
+interface CancelLoopLine {
+  trial?: number;
+  started?: boolean;
+  /** The wall clock just before the probe's cancel(). */
+  cancelAtUnixMicros?: number;
+  code?: string;
+  details?: string;
+}
+
+/** Now on the wall clock (CLOCK_REALTIME, as Go's time.Now() reads it on the same machine), in µs. */
+function wallMicros(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+/**
+ * The cancel figure with the client where real clients are: grpc-go in its own process (test/interop/go, scenario
+ * cancel-loop). Per trial the probe starts a never-matching Find; once every worker is in the kernel it is told
+ * "go" and cancels its context; the clock runs from its time.Now() just before cancel() to the moment the server's
+ * event loop sees the search ended and no worker in the kernel (the clock of the in-process figure). Skipped, with
+ * the reason, without the Go toolchain and packaged grpc-go sources.
+ */
+async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]> {
+  const trials = opts.quick ? 50 : 200;
+  const warmUps = 3;
+  const client = "grpc-go client in its own process";
+  const lookup = findGoToolchain();
+  if (lookup.toolchain === undefined) {
+    return [{ name: `cancel (${client}): skipped`, value: 0, unit: "trials", note: lookup.skip }];
+  }
+  const built = await buildGoProbe(lookup.toolchain);
+  try {
+    const timings = await withServer(workers, 1, async (s) => {
+      const probe = startGoProbe(
+        built.binary,
+        `127.0.0.1:${s.server.port}`,
+        ["cancel-loop", String(warmUps + trials)],
+        { timeoutMs: WAIT_MS * 4 },
+      );
+      const observed = observeSearches(s.server.pool);
+      try {
+        const timings = await driveCancelLoop(
+          probe.child,
+          s.server.pool,
+          workers,
+          warmUps + trials,
+          observed.lastAbortAt,
+        );
+        await probe.result; // exits 0 once its stdin is closed after the last trial
+        return timings;
+      } finally {
+        observed.restore();
+        probe.kill();
+      }
+    });
+    const measured = timings.slice(warmUps);
+    const stopped = measured.map((t) => t.toStopped);
+    const stat = (values: number[]) =>
+      `p50 ${fmt(percentile(values, 50))} / p99 ${fmt(percentile(values, 99))} ms`;
+    const name = (stat: string) =>
+      `cancel → last worker out of the kernel, ${stat} (${trials} trials, ${client})`;
+    return [
+      {
+        name: name("p50"),
+        value: percentile(stopped, 50),
+        unit: "ms",
+        note:
+          `from grpc-go's time.Now() before cancel() to the server's event loop seeing no worker in the kernel, ` +
+          `both on CLOCK_REALTIME; of which until the server's call signal aborts ` +
+          `${stat(measured.map((t) => t.toServerSignal))}; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
+          `(protoc + go build, before the trials); "other processes" below include that build and the client`,
+      },
+      {
+        name: name("p99"),
+        value: percentile(stopped, 99),
+        unit: "ms",
+        targets: [{ of: "value", op: "<=", limit: 2 }],
+      },
+      { name: name("max"), value: Math.max(...stopped), unit: "ms" },
+    ];
+  } finally {
+    await built.remove();
+  }
+}
+
+/** ms from the client's cancel() (its wall clock) to events on the server (its wall clock, same machine). */
+interface RemoteCancelTiming {
+  /** … to the last worker out of the kernel with the search ended (the figure). */
+  toStopped: number;
+  /** … to the server call's signal aborting (RST_STREAM read, Connect handler told). */
+  toServerSignal: number;
+}
+
+/**
+ * Runs the probe's trials: "start" → it starts a Find; every worker in the kernel → "go"; the search stopped →
+ * the stop time less the probe's cancel time. The next trial starts only once the pool is idle, so that a search
+ * never overlaps the stop of the one before. `serverAborted` is when (performance.now()) the last call's signal
+ * aborted.
+ */
+async function driveCancelLoop(
+  child: ChildProcess,
+  pool: SearchPool,
+  workers: number,
+  trials: number,
+  serverAborted: () => number,
+): Promise<RemoteCancelTiming[]> {
+  const { stdin, stdout } = child;
+  if (stdin === null || stdout === null) throw new Error("the probe has no stdin/stdout pipe");
+  const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
+  const nextLine = async (trial: number): Promise<CancelLoopLine> => {
+    const next = await lines.next();
+    if (next.done === true) throw new Error(`the Go probe exited during trial ${trial}`);
+    const line = JSON.parse(next.value) as CancelLoopLine;
+    if (line.trial !== trial) throw new Error(`expected trial ${trial} from the Go probe, got ${next.value}`);
+    return line;
+  };
+  const timings: RemoteCancelTiming[] = [];
+  for (let trial = 0; trial < trials; trial++) {
+    stdin.write("start\n");
+    await nextLine(trial); // {"started": true}
+    await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
+    await until("every worker is in the kernel", () => pool.executing() === workers);
+    stdin.write("go\n");
+    await untilSearchStopped(pool);
+    const stoppedAt = wallMicros();
+    const ended = await nextLine(trial);
+    if (ended.code !== "Canceled" || ended.cancelAtUnixMicros === undefined) {
+      throw new Error(`trial ${trial}: the grpc-go call ended with ${JSON.stringify(ended)}`);
+    }
+    const toStopped = (stoppedAt - ended.cancelAtUnixMicros) / 1000;
+    // The search cannot stop before the cancel: a negative span means the two clocks disagree (a clock step).
+    if (toStopped < 0)
+      throw new Error(`trial ${trial}: the search stopped ${-toStopped} ms before grpc-go cancelled`);
+    const signalAt = (performance.timeOrigin + serverAborted()) * 1000;
+    timings.push({ toStopped, toServerSignal: (signalAt - ended.cancelAtUnixMicros) / 1000 });
+    await pool.whenIdle();
+  }
+  stdin.end();
+  return timings;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

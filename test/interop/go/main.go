@@ -14,6 +14,10 @@
 //	find-range NAME IDEAL INTERESTING  -> count, first five secrets, last secret and distance
 //	cancel                             -> Find for a name that never matches under context.WithCancel; cancels
 //	                                      after a line "go" on stdin; prints the code
+//	cancel-loop N                      -> N trials on one connection, each after a line "start" on stdin: starts
+//	                                      a Find for "~~~~" (never matches), prints {"trial":i,"started":true},
+//	                                      cancels after a line "go", prints {"trial":i,"cancelAtUnixMicros":T,
+//	                                      "code":...}, T being the wall clock just before cancel()
 //	deadline MS                        -> Find that never matches under context.WithTimeout(MS)
 //	invalid                            -> Find with an empty name: code and details
 //	todo-flow                          -> the client flow of "gRPC Go for Professionals" (chapter 7) with
@@ -189,6 +193,43 @@ func runCancel(c hashpb.HashFinderClient, _ []string) result {
 	r["ended_before_cancel"] = finishedBefore
 	r["ms"] = float64(out.at.Sub(start).Microseconds()) / 1000
 	return r
+}
+
+// runCancelLoop is the bench's client (bench/search.bench.ts, cancel-go): a cancel from a separate process, the
+// time of each cancel() on the wall clock that the server reads too. Its own lines come before the final one.
+// grpc-go returns Canceled at once, before the server has stopped: "start" lets the bench begin the next trial
+// only once the last search is over, so that two never overlap.
+func runCancelLoop(c hashpb.HashFinderClient, args []string) result {
+	n := argInt(args, 0, "N")
+	printLine := func(r result) {
+		out, err := json.Marshal(r)
+		if err != nil {
+			fail("json: %v", err)
+		}
+		fmt.Println(string(out))
+	}
+	expect := func(i int, want string) {
+		if line, _ := readLine(os.Stdin); line != want {
+			fail("trial %d: expected a line %q on stdin, got %q", i, want, line)
+		}
+	}
+	for i := 0; i < n; i++ {
+		expect(i, "start")
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			// '~' is not a base64 character: the search runs until it is cancelled.
+			_, err := c.Find(ctx, &hashpb.HashNameRequest{DesiredName: "~~~~", IdealHammingDistance: 0})
+			done <- err
+		}()
+		printLine(result{"trial": i, "started": true})
+		expect(i, "go")
+		at := time.Now()
+		cancel()
+		r := withStatus(result{"trial": i, "cancelAtUnixMicros": at.UnixMicro()}, <-done)
+		printLine(r)
+	}
+	return result{"trials": n}
 }
 
 func readLine(f *os.File) (string, error) {
@@ -476,8 +517,8 @@ func main() {
 	scenario, rest := args[0], args[1:]
 
 	hashScenarios := map[string]func(hashpb.HashFinderClient, []string) result{
-		"find": runFind, "find-range": runFindRange, "cancel": runCancel, "deadline": runDeadline,
-		"invalid": runInvalid,
+		"find": runFind, "find-range": runFindRange, "cancel": runCancel, "cancel-loop": runCancelLoop,
+		"deadline": runDeadline, "invalid": runInvalid,
 	}
 	todoScenarios := map[string]func(*grpc.ClientConn, *grpc.ClientConn, []string) result{
 		"todo-flow": runTodoFlow, "todo-list-cancel": runTodoListCancel,
