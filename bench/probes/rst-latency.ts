@@ -1,0 +1,69 @@
+/**
+ * Probe (not part of `npm run bench`): how soon a bare node:http2 server — no Connect, no search — hears a
+ * client's RST_STREAM, with the client in its own process, while 0–2 CPU-bound threads run in the server process.
+ * It shows the floor under cancelkit's cancel latency on a given machine.
+ *
+ *   node bench/probes/rst-latency.ts [busyThreads=2] [nice=19]
+ */
+import { fork } from "node:child_process";
+import { type ClientHttp2Stream, connect, constants, createServer } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
+
+const TRIALS = 300;
+const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000;
+
+if (process.argv[2] === "client") {
+  const session = connect(`http://127.0.0.1:${process.argv[3]}`);
+  let stream: ClientHttp2Stream | undefined;
+  process.on("message", (command: string) => {
+    if (command === "start") {
+      stream = session.request({ ":method": "POST", ":path": "/probe" });
+      stream.on("error", () => {});
+      stream.write("x");
+      process.send?.("started");
+    } else if (command === "cancel") {
+      const at = nowMicros();
+      stream?.close(constants.NGHTTP2_CANCEL);
+      process.send?.(String(at));
+    } else {
+      session.destroy();
+      process.exit(0);
+    }
+  });
+} else {
+  const busy = Number(process.argv[2] ?? 2);
+  const nice = Number(process.argv[3] ?? 19);
+  const spin = `require("node:os").setPriority(${nice}); for (;;) {}`;
+  const threads = Array.from({ length: busy }, () => new Worker(spin, { eval: true }));
+  let heard: ((at: number) => void) | undefined;
+  const server = createServer();
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.on("close", () => heard?.(nowMicros()));
+  });
+  server.listen(0, "127.0.0.1", async () => {
+    const child = fork(import.meta.filename, ["client", String((server.address() as AddressInfo).port)]);
+    const reply = () => new Promise<string>((resolve) => child.once("message", (m) => resolve(String(m))));
+    const latencies: number[] = [];
+    for (let i = 0; i < TRIALS; i++) {
+      child.send("start");
+      await reply();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      const closed = new Promise<number>((resolve) => {
+        heard = resolve;
+      });
+      child.send("cancel");
+      const sent = Number(await reply());
+      latencies.push(((await closed) - sent) / 1000);
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]?.toFixed(3);
+    console.log(
+      `${busy} busy thread(s) at nice ${nice}: RST heard p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+    );
+    child.send("exit");
+    for (const thread of threads) await thread.terminate();
+    server.close();
+  });
+}
