@@ -3,12 +3,17 @@
  * client's RST_STREAM, with the client in its own process, while 0–2 CPU-bound threads run in the server process.
  * It shows the floor under cancelkit's cancel latency on a given machine.
  *
- *   node bench/probes/rst-latency.ts [busyThreads=2] [nice=19]
+ *   node bench/probes/rst-latency.ts [busyThreads=2] [nice=19] [connect]
+ *
+ * With `connect`, the server is a Connect-ES handler (a FindRange that never yields) and the time is taken when
+ * the call's signal aborts, which adds Connect's share to the floor.
  */
 import { fork } from "node:child_process";
 import { type ClientHttp2Stream, connect, constants, createServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
 
 const TRIALS = 300;
 const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000;
@@ -18,9 +23,14 @@ if (process.argv[2] === "client") {
   let stream: ClientHttp2Stream | undefined;
   process.on("message", (command: string) => {
     if (command === "start") {
-      stream = session.request({ ":method": "POST", ":path": "/probe" });
+      stream = session.request({
+        ":method": "POST",
+        ":path": "/hash_name.HashFinder/FindRange",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
       stream.on("error", () => {});
-      stream.write("x");
+      stream.end(Buffer.from([0, 0, 0, 0, 0])); // an empty HashNameRequest
       process.send?.("started");
     } else if (command === "cancel") {
       const at = nowMicros();
@@ -36,12 +46,29 @@ if (process.argv[2] === "client") {
   const nice = Number(process.argv[3] ?? 19);
   const spin = `require("node:os").setPriority(${nice}); for (;;) {}`;
   const threads = Array.from({ length: busy }, () => new Worker(spin, { eval: true }));
+  const viaConnect = process.argv[4] === "connect";
   let heard: ((at: number) => void) | undefined;
-  const server = createServer();
-  server.on("stream", (stream) => {
-    stream.on("error", () => {});
-    stream.on("close", () => heard?.(nowMicros()));
-  });
+  const server = viaConnect
+    ? createServer(
+        connectNodeAdapter({
+          routes: (router) =>
+            router.service(HashFinder, {
+              find: () => Promise.reject(new Error("not probed")),
+              async *findRange(_req, ctx) {
+                // Holds the call open until it is cancelled, like a search that finds nothing.
+                await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+                heard?.(nowMicros());
+              },
+            }),
+        }),
+      )
+    : createServer();
+  if (!viaConnect) {
+    server.on("stream", (stream) => {
+      stream.on("error", () => {});
+      stream.on("close", () => heard?.(nowMicros()));
+    });
+  }
   server.listen(0, "127.0.0.1", async () => {
     const child = fork(import.meta.filename, ["client", String((server.address() as AddressInfo).port)]);
     const reply = () => new Promise<string>((resolve) => child.once("message", (m) => resolve(String(m))));
@@ -59,8 +86,9 @@ if (process.argv[2] === "client") {
     }
     latencies.sort((a, b) => a - b);
     const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]?.toFixed(3);
+    const by = viaConnect ? "Connect handler's signal" : "node:http2 stream close";
     console.log(
-      `${busy} busy thread(s) at nice ${nice}: RST heard p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+      `${busy} busy thread(s) at nice ${nice}, ${by}: RST heard p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
     );
     child.send("exit");
     for (const thread of threads) await thread.terminate();
