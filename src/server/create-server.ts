@@ -85,18 +85,14 @@ export async function startServer(
 ): Promise<CancelkitServer> {
   const store = dependencies.store ?? (await openSqliteStore(options.dataDir));
   try {
-    await ensureLocalUser(new AbortController().signal, store, options.dataDir, (message, fields) =>
-      log.info(message, stringFields(fields)),
+    await ensureLocalUser(new AbortController().signal, store, options.dataDir, (event, fields) =>
+      log.info(event, fields),
     );
     return await listen(options, log, store);
   } catch (error) {
     await store.close();
     throw error;
   }
-}
-
-function stringFields(fields: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, String(value)]));
 }
 
 async function listen(options: ServerOptions, log: Logger, store: TaskStore): Promise<CancelkitServer> {
@@ -153,13 +149,14 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
   });
 
   await new Promise<void>((resolve, reject) => {
-    net.once("error", (error) => {
+    const onListenError = (error: Error) => {
       // The pool's workers would keep the process alive; the caller closes the store.
       void pool.close(error);
       reject(error);
-    });
+    };
+    net.once("error", onListenError);
     net.listen(options.port, options.host, () => {
-      net.off("error", reject);
+      net.off("error", onListenError);
       resolve();
     });
   });

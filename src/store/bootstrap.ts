@@ -9,8 +9,8 @@ import type { TaskStore } from "./task-store.ts";
 export const TOKEN_FILE_NAME = "token";
 export const LOCAL_USER_NAME = "local";
 
-/** Writes one structured log line: a message and its fields. */
-export type BootstrapLog = (message: string, fields: Record<string, unknown>) => void;
+/** Writes one structured log line: an event name and its fields. */
+export type BootstrapLog = (event: string, fields: Record<string, string>) => void;
 
 export function tokenPath(dataDir: string): string {
   return join(dataDir, TOKEN_FILE_NAME);

@@ -100,7 +100,6 @@ export function createLoggingInterceptor({
       finished = true;
       req.signal.removeEventListener("abort", onAbort);
       endCall();
-      const failed = error !== undefined || endedEarly;
       const connectError = error === undefined ? undefined : ConnectError.from(error);
       const thrown = connectError?.code ?? (endedEarly ? Code.Canceled : undefined);
       const cause = thrown === undefined ? undefined : causeOf(thrown);
@@ -118,7 +117,7 @@ export function createLoggingInterceptor({
         // Internal errors keep their detail in the log only; the client sees "internal error".
         error: code === Code.Internal ? String(connectError?.cause ?? connectError?.message) : undefined,
       };
-      if (failed && code === Code.Internal) log.error("call", fields);
+      if (code === Code.Internal) log.error("call", fields);
       else log.info("call", fields);
     };
 
