@@ -5,7 +5,7 @@ import { parseDuration } from "../duration.ts";
 import { HashFinder, type HashNameResponse } from "../gen/hash_name/hash_name_pb.ts";
 import { startProgress } from "./progress.ts";
 import { DEFAULT_SERVER, transportFor } from "./transport.ts";
-import { UsageError } from "./usage-error.ts";
+import { parseFlags, UsageError } from "./usage-error.ts";
 
 export const FIND_HELP = `Usage: cancelkit find NAME [options]
 
@@ -64,7 +64,8 @@ export async function find(args: string[], signal: AbortSignal): Promise<number>
   if (name === undefined || extra.length > 0) throw new UsageError("find takes exactly one NAME");
   const ideal = wholeNumber(values.ideal, "--ideal", 0);
   const inferior = values["show-inferior"];
-  const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout, "--timeout");
+  const timeout = values.timeout;
+  const timeoutMs = timeout === undefined ? undefined : parseFlags(() => parseDuration(timeout, "--timeout"));
   const server = values.server ?? DEFAULT_SERVER;
   const client = createClient(HashFinder, transportFor(server));
   const json = values.json === true;

@@ -4,7 +4,7 @@ import { startServer } from "../server/create-server.ts";
 import { createLogger } from "../server/log.ts";
 import { resolveServerOptions, serverHelp } from "../server/options.ts";
 import { shutdownOnSignals } from "../server/shutdown.ts";
-import { UsageError } from "./usage-error.ts";
+import { parseFlags } from "./usage-error.ts";
 
 export async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -27,9 +27,8 @@ export async function serve(args: string[]): Promise<number> {
     process.stdout.write(serverHelp());
     return 0;
   }
-  let options: ReturnType<typeof resolveServerOptions>;
-  try {
-    options = resolveServerOptions({
+  const options = parseFlags(() =>
+    resolveServerOptions({
       host: values.host,
       port: values.port,
       workers: values.workers,
@@ -39,10 +38,8 @@ export async function serve(args: string[]): Promise<number> {
       maxPerClient: values["max-per-client"],
       grace: values.grace,
       dataDir: values["data-dir"],
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+    }),
+  );
   const log = createLogger();
   const server = await startServer(options, log);
   shutdownOnSignals(server, log);

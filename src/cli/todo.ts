@@ -15,7 +15,7 @@ import type { Due } from "../store/due.ts";
 import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { formatDue, parseDue } from "./due-date.ts";
 import { DEFAULT_SERVER, transportFor } from "./transport.ts";
-import { UsageError } from "./usage-error.ts";
+import { parseFlags, UsageError } from "./usage-error.ts";
 
 export const TODO_HELP = `Usage: cancelkit todo <command> [options]
 
@@ -388,12 +388,8 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
       throw new UsageError(`todo ${command} does not take --${name}`);
     }
   }
-  let timeoutMs: number | undefined;
-  try {
-    timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout, "--timeout");
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
+  const timeout = values.timeout;
+  const timeoutMs = timeout === undefined ? undefined : parseFlags(() => parseDuration(timeout, "--timeout"));
   // `todo demo` without --server runs against a server of its own, whose log it can show.
   const demoServer = command === "demo" && values.server === undefined ? await startDemoServer() : undefined;
   try {

@@ -69,6 +69,10 @@ describe("cancelkit find", () => {
     const usage = await run(["find", "--ideal", "x", "aa"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--ideal/);
+
+    const badTimeout = await run(["find", "aa", "--timeout", "soon", "--server", s.address]);
+    assert.equal(badTimeout.code, 2);
+    assert.match(badTimeout.stderr, /^cancelkit: --timeout: "soon" is not a duration/);
   });
 
   test("--timeout → exit 4 with 'deadline exceeded', and the server stops the search", async () => {
