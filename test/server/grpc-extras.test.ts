@@ -5,6 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus } from "../../src/gen/grpc/health/v1/health_pb.ts";
 import { ServerReflection } from "../../src/gen/grpc/reflection/v1/reflection_pb.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 test("health Check answers SERVING for the server and each service; reflection lists them", async () => {
   const s = await startTestServer();
@@ -36,7 +37,7 @@ test("a health Watch learns NOT_SERVING at shutdown and does not hold the drain"
   const watching = (async () => {
     for await (const res of createClient(Health, s.grpc()).watch({ service: "" })) statuses.push(res.status);
   })();
-  while (statuses.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  await waitUntil("the watch has its first status", () => statuses.length > 0);
   const started = performance.now();
   await s.server.shutdown(); // the server's own grace: 30 s
   await watching;
