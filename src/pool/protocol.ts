@@ -5,6 +5,8 @@ import type { SearchQuery } from "../search/kernel.ts";
 export interface WorkerInit {
   /** The shared state of shared-state.ts (stop flags, executing count). */
   state: Int32Array;
+  /** Passed to every `scanSlice`: scanning pauses for a moment after each such stretch (0 = never). */
+  yieldEveryMs: number;
 }
 
 /** Main → worker: scan candidates [start, end) of one search. */
@@ -30,5 +32,9 @@ export type SliceReply =
       stopped: boolean;
       /** Wall-clock milliseconds spent in the kernel, for slice-size tuning. */
       elapsedMs: number;
+      /** When the worker left the kernel, in ms since the epoch with sub-ms precision (this thread's clock). */
+      leftAt: number;
+      /** Times the scan gave its core away. */
+      pauses: number;
     }
   | { task: number; error: unknown };

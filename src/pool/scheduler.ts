@@ -48,6 +48,8 @@ export interface SliceOutcome {
   scanned: number;
   stopped: boolean;
   elapsedMs: number;
+  /** When the worker left the kernel (ms since the epoch, the worker's clock). */
+  leftAt: number;
 }
 
 interface Completed {
@@ -82,6 +84,8 @@ export class Search {
   inFlight = 0;
   slicesStarted = 0;
   scanned = 0;
+  /** Latest `leftAt` of this search's slices that ran (not errors); undefined before the first reply. */
+  lastLeftKernelAt: number | undefined;
   /** Set when back-pressure held the search back, so that the next read wakes the dispatcher. */
   paused = false;
   detach: () => void = () => {};
@@ -177,6 +181,7 @@ export class Scheduler {
   sliceDone(slice: Slice, outcome: SliceOutcome): void {
     const search = slice.search;
     search.inFlight--;
+    search.lastLeftKernelAt = Math.max(search.lastLeftKernelAt ?? outcome.leftAt, outcome.leftAt);
     if (search.phase !== "running") {
       this.#releaseIfDrained(search);
       return;

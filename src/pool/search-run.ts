@@ -12,12 +12,19 @@ export interface SearchRun extends AsyncIterable<Hit> {
   readonly slicesStarted: number;
   /** Committed hits waiting to be read. */
   readonly buffered: number;
+  /**
+   * When a slice of this search last left the kernel, in ms since the epoch (sub-ms precision, read by the
+   * worker); undefined before any slice has come back. Once the search has ended and the pool has no slice of
+   * it left, this is when its last worker stopped: the end of the "cancel → stopped" span.
+   */
+  readonly lastLeftKernelAt: number | undefined;
 }
 
 /** Progress the run reads from its search record. */
 export interface RunProgress {
   readonly scanned: number;
   readonly slicesStarted: number;
+  readonly lastLeftKernelAt: number | undefined;
 }
 
 /** Calls from the run back into the scheduler. */
@@ -54,6 +61,10 @@ export class HitChannel implements SearchRun, AsyncIterator<Hit> {
 
   get slicesStarted(): number {
     return this.#progress.slicesStarted;
+  }
+
+  get lastLeftKernelAt(): number | undefined {
+    return this.#progress.lastLeftKernelAt;
   }
 
   get buffered(): number {

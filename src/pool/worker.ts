@@ -21,7 +21,7 @@ try {
 
 const port = parentPort;
 if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
-const { state } = workerData as WorkerInit;
+const { state, yieldEveryMs } = workerData as WorkerInit;
 const kernels = new Map<number, Kernel>();
 
 function kernelFor(task: SliceTask): Kernel {
@@ -41,7 +41,8 @@ function runSlice(task: SliceTask): SliceReply {
     enterKernel(state);
     const began = performance.now();
     try {
-      const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex);
+      const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, yieldEveryMs);
+      const left = performance.now();
       const hits: number[] = [];
       for (const hit of result.hits) hits.push(hit.index, hit.distance);
       return {
@@ -49,7 +50,9 @@ function runSlice(task: SliceTask): SliceReply {
         hits,
         scanned: result.scanned,
         stopped: result.stopped,
-        elapsedMs: performance.now() - began,
+        elapsedMs: left - began,
+        leftAt: performance.timeOrigin + left,
+        pauses: result.pauses,
       };
     } finally {
       leaveKernel(state);

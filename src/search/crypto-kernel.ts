@@ -16,15 +16,15 @@ export function createCryptoKernel(query: SearchQuery): Kernel {
       const hits: Hit[] = [];
       for (let index = start; index < end; index++) {
         if ((index - start) % CRYPTO_STOP_CHECK_INTERVAL === 0 && Atomics.load(stop, slot) !== 0) {
-          return { hits, scanned: index - start, stopped: true };
+          return { hits, scanned: index - start, stopped: true, pauses: 0 };
         }
         const distance = substringDistance(hash("sha1", candidateAt(index), "base64"), query.target);
         if (distance <= report) {
           hits.push({ index, distance });
-          if (distance <= query.ideal) return { hits, scanned: index - start + 1, stopped: false };
+          if (distance <= query.ideal) return { hits, scanned: index - start + 1, stopped: false, pauses: 0 };
         }
       }
-      return { hits, scanned: end - start, stopped: false };
+      return { hits, scanned: end - start, stopped: false, pauses: 0 };
     },
   };
 }

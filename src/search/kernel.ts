@@ -17,6 +17,14 @@ import { createWasmScanner } from "./wasm-scanner.ts";
 /** Most candidates scanned between two reads of the stop flag (one run: every value of the last byte). */
 export const STOP_CHECK_INTERVAL = BYTE_VALUES;
 
+/**
+ * How long a pause gives the core away: the shortest sleep there is. The OS rounds it up to its timer slack
+ * (50 µs by default on Linux), which is what a pause costs.
+ */
+const PAUSE_MS = 0.001;
+/** A cell nobody notifies: waiting on it is a plain timed sleep of this thread. */
+const pauseCell = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+
 /** What a search looks for; `interesting` < 0 means only ideal hits are reported (Find). */
 export interface SearchQuery {
   target: string;
@@ -31,14 +39,22 @@ export interface SliceResult {
   scanned: number;
   /** True when the stop flag ended the scan before the slice was done. */
   stopped: boolean;
+  /** Times the scan gave its core away (see `yieldEveryMs`). */
+  pauses: number;
 }
 
 export interface Kernel {
   /**
    * Scans candidates [start, end). Stops early after the first ideal hit, or when `Atomics.load(stop, slot)` is
    * non-zero (read before the first candidate and then at least every STOP_CHECK_INTERVAL candidates).
+   *
+   * `yieldEveryMs` > 0: after each such stretch of scanning the thread sleeps for a moment (PAUSE_MS). A thread
+   * that never blocks is only taken off its core at the OS's scheduler tick (4 ms on a HZ=250 kernel), and
+   * Linux's EEVDF scheduler does not always take it off sooner for a thread that wakes up: the event loop that
+   * must hear a cancel, or the client sending one, can wait that long for a core. The pause is a point where
+   * the OS picks again. 0 (default) = never pause.
    */
-  scanSlice(start: number, end: number, stop: Int32Array, slot: number): SliceResult;
+  scanSlice(start: number, end: number, stop: Int32Array, slot: number, yieldEveryMs?: number): SliceResult;
 }
 
 /** Which inner loop hashes: "wasm" (default) or "js" (for comparison and as a fallback). */
@@ -72,15 +88,24 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
   const words = new Int32Array(5);
 
   return {
-    scanSlice(start, end, stop, slot) {
+    scanSlice(start, end, stop, slot, yieldEveryMs = 0) {
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0)
         throw new RangeError(`slice [${start}, ${end}) is not a range of candidate indices`);
       const hits: Hit[] = [];
-      if (end <= start) return { hits, scanned: 0, stopped: false };
+      if (end <= start) return { hits, scanned: 0, stopped: false, pauses: 0 };
+      let pauses = 0;
+      let pauseAt = yieldEveryMs > 0 ? performance.now() + yieldEveryMs : Number.POSITIVE_INFINITY;
       let index = start;
       while (index < end) {
         // Relaxed read is enough: the flag only ever goes 0 → 1, and a late read costs at most one run.
-        if (Atomics.load(stop, slot) !== 0) return { hits, scanned: index - start, stopped: true };
+        if (Atomics.load(stop, slot) !== 0) return { hits, scanned: index - start, stopped: true, pauses };
+        if (performance.now() >= pauseAt) {
+          Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
+          pauses++;
+          pauseAt = performance.now() + yieldEveryMs;
+          // The cancel may have come during the pause.
+          continue;
+        }
         if (scanner === undefined) {
           index = Math.min(end, index + STOP_CHECK_INTERVAL);
           continue;
@@ -91,7 +116,7 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
           const distance = exactDistance(emptyDigest);
           if (distance <= report) {
             hits.push({ index, distance });
-            if (distance <= ideal) return { hits, scanned: 1, stopped: false };
+            if (distance <= ideal) return { hits, scanned: 1, stopped: false, pauses };
           }
           index++;
           continue;
@@ -116,11 +141,11 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
           if (distance > report)
             throw new Error(`kernel engine ${engine} disagrees at candidate ${hitIndex}`);
           hits.push({ index: hitIndex, distance });
-          if (distance <= ideal) return { hits, scanned: hitIndex - start + 1, stopped: false };
+          if (distance <= ideal) return { hits, scanned: hitIndex - start + 1, stopped: false, pauses };
         }
         index += count;
       }
-      return { hits, scanned: end - start, stopped: false };
+      return { hits, scanned: end - start, stopped: false, pauses };
     },
   };
 }

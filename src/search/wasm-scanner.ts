@@ -30,11 +30,21 @@ interface ScanExports {
   ): number;
 }
 
-let compiled: object | undefined;
+/**
+ * The thread's one instance of scan.wasm. Searches share it: each scanner keeps its tables in its own small
+ * array and copies them into the instance's memory when it scans after another scanner did. An instance per
+ * search would give every search its own wasm memory (64 KiB, and a large address-space reservation), garbage
+ * that makes the worker's isolate collect more often.
+ */
+let shared: { exports: ScanExports; words: Int32Array; loaded: Int32Array | undefined } | undefined;
 
-function scanModule(): object {
-  compiled ??= new wasm.Module(readFileSync(new URL("./wasm/scan.wasm", import.meta.url)));
-  return compiled;
+function sharedInstance(): NonNullable<typeof shared> {
+  if (shared === undefined) {
+    const module = new wasm.Module(readFileSync(new URL("./wasm/scan.wasm", import.meta.url)));
+    const exports = new wasm.Instance(module).exports as unknown as ScanExports;
+    shared = { exports, words: new Int32Array(exports.memory.buffer), loaded: undefined };
+  }
+  return shared;
 }
 
 /** Digest positions 0..26 (bits 31..5) hold base64 values; bit 4 is position 27, the final '='. */
@@ -43,18 +53,18 @@ const PAD_POSITION = 0x10;
 
 /** A RunScanner on scan.wasm; `report` ≥ 0 is the largest distance reported. */
 export function createWasmScanner(target: CompiledTarget, report: number): RunScanner {
-  const instance = new wasm.Instance(scanModule());
-  const exports = instance.exports as unknown as ScanExports;
-  const words = new Int32Array(exports.memory.buffer);
+  const instance = sharedInstance();
   const m = target.length;
   if (POSITION_TABLE_OFFSET + m * POSITION_TABLE_STRIDE > LEVELS_OFFSET)
     throw new RangeError("target too long");
+  // This scanner's part of the memory from POSITION_TABLE_OFFSET on, loaded into the instance before a scan.
+  const tables = new Int32Array((m * POSITION_TABLE_STRIDE) / 4);
   target.allowed.forEach((values, i) => {
-    const base = (POSITION_TABLE_OFFSET + i * POSITION_TABLE_STRIDE) / 4;
+    const base = (i * POSITION_TABLE_STRIDE) / 4;
     const sixBit = values.filter((v) => v !== PAD_VALUE);
     const first = sixBit[0] ?? 0;
     const second = sixBit[1] ?? first;
-    const splat = (slot: number, value: number) => words.fill(value, base + 4 * slot, base + 4 * slot + 4);
+    const splat = (slot: number, value: number) => tables.fill(value, base + 4 * slot, base + 4 * slot + 4);
     for (let b = 0; b < 6; b++) {
       splat(b, (first >> b) & 1 ? 0 : -1);
       splat(6 + b, (second >> b) & 1 ? 0 : -1);
@@ -66,11 +76,16 @@ export function createWasmScanner(target: CompiledTarget, report: number): RunSc
   const levels = report >= m ? 0 : report + 1;
   // Windows s = 0 .. 28 − m live at bits 31 − s.
   const windows = m > 0 ? -1 << (3 + m) : 0;
-  const digest = new Int32Array(exports.memory.buffer, 0, 5);
-  const firstHit = exports.firstHit;
+  const digest = new Int32Array(instance.exports.memory.buffer, 0, 5);
+  const firstHit = instance.exports.firstHit;
+  const tablesAt = POSITION_TABLE_OFFSET / 4;
   return {
     digest,
     firstHit(w0, w1, varyWord, shift, w15, from, to) {
+      if (instance.loaded !== tables) {
+        instance.words.set(tables, tablesAt);
+        instance.loaded = tables;
+      }
       return firstHit(w0, w1, varyWord, shift, w15, from, to, m, levels, windows);
     },
   };

@@ -98,6 +98,7 @@ export async function startServer(
 async function listen(options: ServerOptions, log: Logger, store: TaskStore): Promise<CancelkitServer> {
   const pool = new SearchPool({
     workers: options.workers,
+    yieldEveryMs: options.workerYieldMs,
     maxRunning: options.maxRunning,
     maxQueued: options.maxQueued,
     maxPerClient: options.maxPerClient,
@@ -166,6 +167,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     host: options.host,
     port,
     workers: options.workers,
+    workerYieldMs: options.workerYieldMs,
     maximumHashes: options.maximumHashes,
     dataDir: options.dataDir,
   });

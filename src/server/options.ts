@@ -1,6 +1,7 @@
 /** Server options: defaults that protect the server, validation that names the option, and the --help text. */
 import { availableParallelism } from "node:os";
 import { parseDuration } from "../duration.ts";
+import { DEFAULT_YIELD_EVERY_MS } from "../pool/pool.ts";
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -9,6 +10,8 @@ export interface ServerOptions {
   port: number;
   /** Search worker threads. Default: the CPU count. */
   workers: number;
+  /** A worker gives its core away for a moment after each this many ms of scanning; 0 = never. Default 0.5. */
+  workerYieldMs: number;
   /** Candidates one search call may examine; 0 = unlimited. Default 1,000,000 (the reference's budget). */
   maximumHashes: number;
   /** Searches that may share the workers at once; more wait in the queue. Default 4 × workers. */
@@ -29,6 +32,7 @@ export function defaultServerOptions(): ServerOptions {
     host: "127.0.0.1",
     port: 50051,
     workers,
+    workerYieldMs: DEFAULT_YIELD_EVERY_MS,
     maximumHashes: 1_000_000,
     maxRunning: 4 * workers,
     maxQueued: 64,
@@ -46,6 +50,7 @@ export const FLAG_NAMES = {
   host: "--host",
   port: "--port",
   workers: "--workers",
+  workerYieldMs: "--worker-yield-ms",
   maximumHashes: "--maximum-hashes",
   maxRunning: "--max-running",
   maxQueued: "--max-queued",
@@ -62,6 +67,14 @@ function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_
   return value;
 }
 
+function decimal(text: string, flag: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || value < min || value > max) {
+    throw new RangeError(`${flag}: "${text}" must be a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
 /** Applies flags over the defaults; throws a RangeError naming the flag for a bad value. */
 export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   const options = defaultServerOptions();
@@ -70,6 +83,9 @@ export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   if (flags.workers !== undefined) {
     options.workers = integer(flags.workers, FLAG_NAMES.workers, 1, 256);
     if (flags.maxRunning === undefined) options.maxRunning = 4 * options.workers;
+  }
+  if (flags.workerYieldMs !== undefined) {
+    options.workerYieldMs = decimal(flags.workerYieldMs, FLAG_NAMES.workerYieldMs, 0, 1000);
   }
   if (flags.maximumHashes !== undefined) {
     options.maximumHashes = integer(flags.maximumHashes, FLAG_NAMES.maximumHashes, 0);
@@ -95,6 +111,8 @@ Options:
   --host HOST              interface to listen on (default ${d.host})
   --port PORT              TCP port, 0 for any free one (default ${d.port})
   --workers N              search worker threads (default ${d.workers}, the CPU count)
+  --worker-yield-ms MS     a worker gives its core away for a moment after each MS of scanning, so that a
+                           cancel is heard at once when every core searches; 0 = never (default ${d.workerYieldMs})
   --maximum-hashes N       candidates one search call may examine, 0 = unlimited (default ${d.maximumHashes})
   --max-running N          searches sharing the workers at once (default 4 × workers = ${d.maxRunning})
   --max-queued N           searches waiting for a running place before RESOURCE_EXHAUSTED (default ${d.maxQueued})

@@ -23,8 +23,16 @@ describe("cancellation", () => {
     const { hits, error } = await reading;
     assert.equal(error, reason);
     assert.deepEqual(hits, []);
+    const abortedAt = performance.timeOrigin + performance.now();
     // A slice of 2^40 candidates ends only because its stop flag was raised.
     await pool.whenIdle();
+    // The workers' own clock of their leaving the kernel: after the abort, and already past.
+    const left = run.lastLeftKernelAt;
+    assert.ok(
+      left !== undefined && left >= abortedAt - 1,
+      `left the kernel at ${left}, aborted at ${abortedAt}`,
+    );
+    assert.ok(left <= performance.timeOrigin + performance.now() + 1);
     assert.equal(pool.executing(), 0);
     assert.deepEqual(
       { busy: pool.stats().busyWorkers, running: pool.stats().running, workers: pool.stats().workers },
@@ -34,6 +42,22 @@ describe("cancellation", () => {
     // The same threads keep serving, and the freed stop slot is reused cleanly.
     const next = await collect(pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" }));
     assert.deepEqual(next, { hits: [{ index: 101, distance: 0 }], error: undefined });
+  });
+
+  test("workers pause every yieldEveryMs of scanning, and never with 0", { timeout: 30_000 }, async (t) => {
+    // About 20 ms of scanning per slice: a pause interval of 1 ms gives many pauses, 0 none at all.
+    for (const [yieldEveryMs, expectPauses] of [
+      [1, true],
+      [0, false],
+    ] as const) {
+      const pool = usePool(t, { workers: 2, sliceSize: 400_000, yieldEveryMs });
+      const scanned = await collect(pool.search(noAbort(), { query: NEVER, budget: 4_000_000, client: "c" }));
+      assert.ok(scanned.error instanceof ConnectError, "the budget ends the search");
+      await pool.whenIdle();
+      const { pauses } = pool.stats();
+      if (expectPauses) assert.ok(pauses >= 10, `yieldEveryMs ${yieldEveryMs}: only ${pauses} pauses`);
+      else assert.equal(pauses, 0);
+    }
   });
 
   test("abort while queued: removed, rejected with the reason, never started", {
@@ -71,7 +95,14 @@ describe("cancellation", () => {
       () => pool.search(controller.signal, { query: find("aa", 0), budget: 0, client: "c" }),
       (error) => error === reason,
     );
-    assert.deepEqual(pool.stats(), { workers: 2, busyWorkers: 0, running: 0, queued: 0, slicesStarted: 0 });
+    assert.deepEqual(pool.stats(), {
+      workers: 2,
+      busyWorkers: 0,
+      running: 0,
+      queued: 0,
+      slicesStarted: 0,
+      pauses: 0,
+    });
     assert.equal(getEventListeners(controller.signal, "abort").length, 0);
   });
 

@@ -88,6 +88,40 @@ describe("fast kernel equals searchPlain", () => {
     assert.ok(hits > 1000, `only ${hits} hits: the comparison would prove little`);
   });
 
+  test("kernels of several searches interleaved on one thread each keep their own answers", () => {
+    // A worker alternates between searches slice by slice, and the wasm engine keeps one instance per thread:
+    // a long target's tables must not leak into a shorter one's scan, nor a scan undo another's tables.
+    const queries: SearchQuery[] = [
+      { target: "abcdefghijklmnopqrstuvwxyz+/", ideal: -1, interesting: 22 },
+      { target: "dOc", ideal: -1, interesting: 1 },
+      { target: "Q=", ideal: 0, interesting: 1 },
+      { target: "~a", ideal: -1, interesting: 1 },
+    ];
+    for (const engine of ENGINES) {
+      const kernels = queries.map((query) => createKernel(query, engine));
+      for (let start = 0; start < 40_000; start += 2_000) {
+        queries.forEach((query, i) => {
+          const expected = searchPlain(query.target, query.ideal, query.interesting, start, start + 2_000);
+          const result = kernels[i]!.scanSlice(start, start + 2_000, noStop, 0);
+          assert.deepEqual(result.hits, expected, `${engine} ${JSON.stringify(query)} at ${start}`);
+        });
+      }
+    }
+  });
+
+  test("pausing to give the core away changes nothing in the answer", () => {
+    const query: SearchQuery = { target: "dOc", ideal: -1, interesting: 1 };
+    const start = firstIndexOfLength(4);
+    const end = start + 1_000_000;
+    const plain = createKernel(query).scanSlice(start, end, noStop, 0);
+    const pausing = createKernel(query).scanSlice(start, end, noStop, 0, 0.2);
+    assert.equal(plain.pauses, 0);
+    // A million candidates take tens of ms: a pause every 0.2 ms happens many times.
+    assert.ok(pausing.pauses >= 5, `only ${pausing.pauses} pauses`);
+    assert.deepEqual({ ...pausing, pauses: 0 }, plain);
+    assert.ok(plain.hits.length > 100);
+  });
+
   test("a target longer than a hashed name is rejected as the oracle rejects it", () => {
     assert.throws(() => createKernel({ target: "a".repeat(29), ideal: 0, interesting: 0 }), RangeError);
     assert.throws(() => searchPlain("a".repeat(29), 0, 0, 0, 1), RangeError);

@@ -14,7 +14,12 @@ for (const engine of ENGINES) {
       const flags = new Int32Array(new SharedArrayBuffer(8));
       Atomics.store(flags, 1, 1);
       const kernel = createKernel({ target: "doctor", ideal: 0, interesting: 3 }, engine);
-      assert.deepEqual(kernel.scanSlice(0, 1e9, flags, 1), { hits: [], scanned: 0, stopped: true });
+      assert.deepEqual(kernel.scanSlice(0, 1e9, flags, 1), {
+        hits: [],
+        scanned: 0,
+        stopped: true,
+        pauses: 0,
+      });
       // The flag of another slot does not stop it.
       assert.equal(kernel.scanSlice(0, 1000, flags, 0).stopped, false);
     });

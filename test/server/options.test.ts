@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { DEFAULT_YIELD_EVERY_MS } from "../../src/pool/pool.ts";
+import { defaultServerOptions, resolveServerOptions, serverHelp } from "../../src/server/options.ts";
+
+describe("server options", () => {
+  test("--worker-yield-ms takes a number of ms, 0 to turn pausing off, and defaults to the pool's", () => {
+    assert.equal(defaultServerOptions().workerYieldMs, DEFAULT_YIELD_EVERY_MS);
+    assert.equal(resolveServerOptions({ workerYieldMs: "0.25" }).workerYieldMs, 0.25);
+    assert.equal(resolveServerOptions({ workerYieldMs: "0" }).workerYieldMs, 0);
+    assert.equal(resolveServerOptions({ workerYieldMs: "2" }).workerYieldMs, 2);
+    assert.match(serverHelp(), /--worker-yield-ms MS .*\n.*0 = never \(default 0\.5\)/);
+  });
+
+  test("a bad --worker-yield-ms is a RangeError that names the flag", () => {
+    for (const bad of ["", "-1", "abc", "1e3", "0.5ms", "1001", "NaN"]) {
+      assert.throws(
+        () => resolveServerOptions({ workerYieldMs: bad }),
+        (error: unknown) => error instanceof RangeError && error.message.startsWith("--worker-yield-ms:"),
+        `"${bad}"`,
+      );
+    }
+  });
+});
