@@ -11,13 +11,12 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
-import { SearchPool, type SearchRun } from "../src/pool/pool.ts";
+import { DEFAULT_YIELD_EVERY_MS, SearchPool, type SearchRun } from "../src/pool/pool.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
@@ -40,7 +39,7 @@ interface Options {
 /** The figures, in the order printed; each may be run alone (`node bench/search.bench.ts [--quick] cancel`). */
 const SECTIONS = {
   kernel: (opts: Options) => kernelRows(opts),
-  scaling: async (opts: Options, workers: number) => [await scalingRow(opts, workers)],
+  scaling: (opts: Options, workers: number) => scalingRows(opts, workers),
   doctor: async (opts: Options, workers: number) => [await doctorRow(opts, workers)],
   cancel: (opts: Options, workers: number) => cancelRows(opts, workers),
   "cancel-go": (opts: Options, workers: number) => cancelGoRows(opts, workers),
@@ -137,8 +136,8 @@ async function kernelRows(opts: Options): Promise<BenchRow[]> {
 // Scaling
 
 /** Candidates per second of one never-matching search through a pool of `workers`, to a fixed budget. */
-async function poolRate(workers: number, budget: number): Promise<number> {
-  const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0 });
+async function poolRate(workers: number, budget: number, yieldEveryMs?: number): Promise<number> {
+  const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0, yieldEveryMs });
   try {
     // Warm-up: compiles the wasm module in every worker and lets the slice sizer tune itself.
     await drainToBudget(
@@ -163,19 +162,32 @@ async function drainToBudget(run: SearchRun): Promise<void> {
   throw new Error("never-matching search ended without reaching its budget");
 }
 
-async function scalingRow(opts: Options, workers: number): Promise<BenchRow> {
+/** N workers vs 1 (both pausing as the server does by default), and what the pauses cost. */
+async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const budget = opts.quick ? 50_000_000 : 200_000_000;
   const one = await poolRate(1, budget);
   const many = workers === 1 ? one : await poolRate(workers, budget);
-  return {
-    name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
-    value: many,
-    unit: "candidates/s",
-    baseline: one,
-    ratio: many / one,
-    baselineName: "1 worker",
-    targets: [{ of: "ratio", op: ">=", limit: 0.9 * workers }],
-  };
+  const neverPausing = await poolRate(workers, budget, 0);
+  return [
+    {
+      name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
+      value: many,
+      unit: "candidates/s",
+      baseline: one,
+      ratio: many / one,
+      baselineName: "1 worker",
+      targets: [{ of: "ratio", op: ">=", limit: 0.9 * workers }],
+    },
+    {
+      name: `pool: the same, workers pausing every ${DEFAULT_YIELD_EVERY_MS} ms (the default) vs never`,
+      value: many,
+      unit: "candidates/s",
+      baseline: neverPausing,
+      ratio: many / neverPausing,
+      baselineName: "never pausing",
+      note: "the price of the pauses that shorten the cancel tail (cancel rows below)",
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -188,13 +200,18 @@ interface BenchServer {
 }
 
 /** A real server on 127.0.0.1:0 (no hash budget, no per-client share) and a gRPC client for it. */
-async function startBenchServer(workers: number, maxRunning = 4 * workers): Promise<BenchServer> {
+async function startBenchServer(
+  workers: number,
+  maxRunning = 4 * workers,
+  workerYieldMs = DEFAULT_YIELD_EVERY_MS,
+): Promise<BenchServer> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-bench-"));
   const server = await startServer(
     {
       ...defaultServerOptions(),
       port: 0,
       workers,
+      workerYieldMs,
       maximumHashes: 0,
       maxRunning,
       maxQueued: 16,
@@ -223,8 +240,9 @@ async function withServer<T>(
   workers: number,
   maxRunning: number | undefined,
   body: (s: BenchServer) => Promise<T>,
+  workerYieldMs?: number,
 ): Promise<T> {
-  const s = await startBenchServer(workers, maxRunning);
+  const s = await startBenchServer(workers, maxRunning, workerYieldMs);
   try {
     return await body(s);
   } finally {
@@ -242,12 +260,15 @@ async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
   throw new Error("the call was expected to fail");
 }
 
-/** Yields to the event loop (I/O included) until `ready()` holds, for at most WAIT_MS. */
+/**
+ * Polls `ready()` every millisecond, for at most WAIT_MS. Sleeps between polls rather than spinning: a server's
+ * event loop is idle while its workers search, and a spinning one would hold a core the cancel then waits for.
+ */
 async function until(what: string, ready: () => boolean): Promise<void> {
   const deadline = performance.now() + WAIT_MS;
   while (!ready()) {
     if (performance.now() > deadline) throw new Error(`bench: timed out waiting until ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 
@@ -298,52 +319,46 @@ async function doctorRow(opts: Options, workers: number): Promise<BenchRow> {
 // ---------------------------------------------------------------------------------------------------------------
 // Cancellation
 
+/** One trial, in ms from the client's cancel. */
 interface CancelTiming {
-  /** abort() → the last worker out of the kernel, with the search ended on the server (the figure). */
+  /** … to the last worker out of the kernel, on the workers' own clock, the search ended (the figure). */
   toStopped: number;
-  /** abort() → abort() returned: the client library's own work, on the thread the server shares. */
-  clientAbort: number;
-  /** abort() → the server call's signal aborted (HTTP/2 RST_STREAM read, Connect handler told). */
+  /** … to the server call's signal aborting (RST_STREAM read, Connect handler told). */
   toServerSignal: number;
-  /** abort() → every slice of the search has replied to the pool. */
-  toIdle: number;
-  /** When abort() was called (performance.now()), to match the trial with GC pauses of this thread. */
-  began: number;
+  /** … to the server's event loop seeing no worker in the kernel (woken by the workers' notify). */
+  toObserved: number;
 }
 
 /**
- * One trial: a never-matching Find runs on every worker; the client aborts; the clock runs from just before
- * abort() to the moment the search has ended on the server and no worker is inside the kernel, observed on the
- * event loop (woken by the workers' own notify), so it is an upper bound. Client and server share this thread,
- * as in the tests: the client's abort work is inside the figure. Returns ms.
+ * Now in ms since the epoch with sub-ms precision: the clock of the workers' `leftAt` (each thread's
+ * timeOrigin + now()) and, on the same machine, of Go's time.Now().
  */
-async function cancelOnce(
-  s: BenchServer,
-  workers: number,
-  serverAborted: () => number,
-): Promise<CancelTiming> {
-  const pool = s.server.pool;
-  const abort = new AbortController();
-  const call = failureOf(s.client.find({ desiredName: NEVER_NAME }, { signal: abort.signal }));
-  await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
-  await until("every worker is in the kernel", () => pool.executing() === workers);
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 
-  const began = performance.now();
-  abort.abort();
-  const clientAbort = performance.now() - began;
-  await untilSearchStopped(pool);
-  const toStopped = performance.now() - began;
-  await pool.whenIdle();
-  const toIdle = performance.now() - began;
-
-  const error = await call;
-  if (error.code !== Code.Canceled) throw new Error(`cancelled call ended with ${Code[error.code]}`);
-  return { toStopped, clientAbort, toServerSignal: serverAborted() - began, toIdle, began };
+/** One cancelled trial's spans from `cancelAt`, once its search has ended and the pool is idle. */
+function cancelTiming(
+  trial: number,
+  cancelAt: number,
+  observed: ObservedSearches,
+  observedAt: number,
+): CancelTiming {
+  const left = observed.runs.at(-1)?.lastLeftKernelAt;
+  if (left === undefined) throw new Error(`trial ${trial}: the cancelled search never reported a slice`);
+  // The workers cannot stop before the cancel: a negative span means the clocks disagree (a clock step).
+  if (left < cancelAt)
+    throw new Error(`trial ${trial}: the workers stopped ${cancelAt - left} ms before the cancel`);
+  return {
+    toStopped: left - cancelAt,
+    toServerSignal: observed.lastAbortAt() - cancelAt,
+    toObserved: observedAt - cancelAt,
+  };
 }
 
 /**
  * Resolves once the search has ended on the server and no worker is inside the kernel, observed on the event loop
- * (woken by the workers' own notify on leaving the kernel): the clock of both cancel figures.
+ * (woken by the workers' own notify on leaving the kernel).
  */
 async function untilSearchStopped(pool: SearchPool): Promise<void> {
   const deadline = AbortSignal.timeout(WAIT_MS);
@@ -355,18 +370,21 @@ async function untilSearchStopped(pool: SearchPool): Promise<void> {
   }
 }
 
-/** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
-function observeSearches(pool: SearchPool): {
-  runs: SearchRun[];
-  lastAbortAt: () => number;
+interface ObservedSearches {
+  readonly runs: SearchRun[];
+  /** When (wallMs) the signal of the last search started aborted. */
+  lastAbortAt(): number;
   restore(): void;
-} {
+}
+
+/** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
+function observeSearches(pool: SearchPool): ObservedSearches {
   const runs: SearchRun[] = [];
   let abortedAt = Number.NaN;
   const search = pool.search.bind(pool);
   pool.search = (signal, request) => {
     signal.addEventListener("abort", () => {
-      abortedAt = performance.now();
+      abortedAt = wallMs();
     });
     const run = search(signal, request);
     runs.push(run);
@@ -378,6 +396,111 @@ function observeSearches(pool: SearchPool): {
     // Own property shadows the prototype method: deleting it restores the pool.
     restore: () => delete (pool as Partial<Pick<SearchPool, "search">>).search,
   };
+}
+
+/** A client that cancels calls to one bench server, a trial at a time. */
+interface CancelClient {
+  trial(observed: ObservedSearches, index: number): Promise<CancelTiming>;
+  close(): Promise<void>;
+}
+
+/**
+ * `trials` cancelled calls (after a few warm-ups) from the client `open` connects to a fresh server whose
+ * workers pause every `workerYieldMs` (the default, then 0 for the same-run baseline).
+ */
+async function cancelTrials(
+  workers: number,
+  trials: number,
+  workerYieldMs: number,
+  open: (s: BenchServer, calls: number) => CancelClient,
+): Promise<CancelTiming[]> {
+  const warmUps = 3;
+  return withServer(
+    workers,
+    1,
+    async (s) => {
+      const observed = observeSearches(s.server.pool);
+      const client = open(s, warmUps + trials);
+      try {
+        const timings: CancelTiming[] = [];
+        for (let index = 0; index < warmUps + trials; index++) {
+          const timing = await client.trial(observed, index);
+          if (index >= warmUps) timings.push(timing);
+        }
+        return timings;
+      } finally {
+        await client.close();
+        observed.restore();
+      }
+    },
+    workerYieldMs,
+  );
+}
+
+/** The rows of one client's cancel figure: default server vs never-pausing workers, measured in the same run. */
+function cancelFigureRows(
+  client: string,
+  trials: number,
+  timings: CancelTiming[],
+  neverPausing: CancelTiming[],
+  note: string,
+): BenchRow[] {
+  const stat = (values: number[]) =>
+    `p50 ${fmt(percentile(values, 50))} / p99 ${fmt(percentile(values, 99))} ms`;
+  const stopped = timings.map((t) => t.toStopped);
+  const baselineStopped = neverPausing.map((t) => t.toStopped);
+  const name = (stat: string) =>
+    `cancel → last worker out of the kernel, ${stat} (${trials} trials, ${client})`;
+  const row = (label: string, pick: (values: number[]) => number): BenchRow => {
+    const value = pick(stopped);
+    const baseline = pick(baselineStopped);
+    return {
+      name: name(label),
+      value,
+      unit: "ms",
+      baseline,
+      ratio: value / baseline,
+      baselineName: "workers never pausing",
+    };
+  };
+  return [
+    {
+      ...row("p50", (values) => percentile(values, 50)),
+      note:
+        `${note}; of which until the server's call signal aborts ${stat(timings.map((t) => t.toServerSignal))}, ` +
+        `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))}; ` +
+        `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}`,
+    },
+    { ...row("p99", (values) => percentile(values, 99)), targets: [{ of: "value", op: "<=", limit: 2 }] },
+    row("max", (values) => Math.max(...values)),
+  ];
+}
+
+/**
+ * In-process trial: a never-matching Find runs on every worker; the client (a connect-node client on the server's
+ * own thread, as in the tests) aborts; its abort work is inside the figure.
+ */
+async function cancelInProcess(
+  s: BenchServer,
+  observed: ObservedSearches,
+  workers: number,
+  index: number,
+): Promise<CancelTiming> {
+  const pool = s.server.pool;
+  const abort = new AbortController();
+  const call = failureOf(s.client.find({ desiredName: NEVER_NAME }, { signal: abort.signal }));
+  await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
+  await until("every worker is in the kernel", () => pool.executing() === workers);
+
+  const cancelAt = wallMs();
+  abort.abort();
+  await untilSearchStopped(pool);
+  const observedAt = wallMs();
+  await pool.whenIdle();
+
+  const error = await call;
+  if (error.code !== Code.Canceled) throw new Error(`cancelled call ended with ${Code[error.code]}`);
+  return cancelTiming(index, cancelAt, observed, observedAt);
 }
 
 /**
@@ -419,60 +542,32 @@ async function cancelQueued(s: BenchServer, queued: number): Promise<number> {
 async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const trials = opts.quick ? 50 : 200;
   const queuedTrials = opts.quick ? 5 : 20;
-  return withServer(workers, 1, async (s) => {
-    const timings: CancelTiming[] = [];
-    const observed = observeSearches(s.server.pool);
-    // GC pauses of this thread (the server's event loop, which the client shares), to explain slow trials.
-    const pauses: Array<{ start: number; end: number }> = [];
-    const gcObserver = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries())
-        pauses.push({ start: entry.startTime, end: entry.startTime + entry.duration });
-    });
-    gcObserver.observe({ entryTypes: ["gc"] });
-    try {
-      // A few calls first so that the wasm module, the slice sizer and the HTTP/2 session are warm.
-      for (let warm = 0; warm < 3; warm++) await cancelOnce(s, workers, observed.lastAbortAt);
-      for (let trial = 0; trial < trials; trial++)
-        timings.push(await cancelOnce(s, workers, observed.lastAbortAt));
-    } finally {
-      observed.restore();
-      gcObserver.disconnect();
-    }
-    const slow = timings.filter((t) => t.toStopped > 2);
-    const slowInGc = slow.filter((t) =>
-      pauses.some((p) => p.start < t.began + t.toStopped && p.end > t.began),
-    );
-    const stopped = timings.map((t) => t.toStopped);
-    const stat = (pick: (t: CancelTiming) => number) => {
-      const values = timings.map(pick);
-      return `p50 ${fmt(percentile(values, 50))} / p99 ${fmt(percentile(values, 99))} ms`;
-    };
-    let queuedSlices = 0;
-    for (let trial = 0; trial < queuedTrials; trial++) queuedSlices += await cancelQueued(s, 2);
-
-    const name = (stat: string) =>
-      `cancel → last worker out of the kernel, ${stat} (${trials} trials, in-process connect-node client on the server's thread: worst case)`;
-    const spread =
-      `of which: client abort() itself ${stat((t) => t.clientAbort)}; until the server's call signal aborts ` +
-      `${stat((t) => t.toServerSignal)}; until every slice has replied ${stat((t) => t.toIdle)}; ` +
-      `trials over 2 ms: ${slow.length}, of which ${slowInGc.length} overlap a GC pause of the server's thread`;
-    return [
-      { name: name("p50"), value: percentile(stopped, 50), unit: "ms", note: spread },
-      {
-        name: name("p99"),
-        value: percentile(stopped, 99),
-        unit: "ms",
-        targets: [{ of: "value", op: "<=", limit: 2 }],
-      },
-      { name: name("max"), value: Math.max(...stopped), unit: "ms" },
-      {
-        name: `queued calls cancelled before running: slices started for them (${queuedTrials * 2} calls)`,
-        value: queuedSlices,
-        unit: "slices",
-        targets: [{ of: "value", op: "<=", limit: 0 }],
-      },
-    ];
+  const open = (s: BenchServer): CancelClient => ({
+    trial: (observed, index) => cancelInProcess(s, observed, workers, index),
+    close: async () => {},
   });
+  const timings = await cancelTrials(workers, trials, DEFAULT_YIELD_EVERY_MS, open);
+  const neverPausing = await cancelTrials(workers, trials, 0, open);
+  const queuedSlices = await withServer(workers, 1, async (s) => {
+    let slices = 0;
+    for (let t = 0; t < queuedTrials; t++) slices += await cancelQueued(s, 2);
+    return slices;
+  });
+  return [
+    ...cancelFigureRows(
+      "connect-node client on the server's own thread",
+      trials,
+      timings,
+      neverPausing,
+      "from just before abort() to the last worker's own clock as it left the kernel",
+    ),
+    {
+      name: `queued calls cancelled before running: slices started for them (${queuedTrials * 2} calls)`,
+      value: queuedSlices,
+      unit: "slices",
+      targets: [{ of: "value", op: "<=", limit: 0 }],
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -488,21 +583,14 @@ interface CancelLoopLine {
   details?: string;
 }
 
-/** Now on the wall clock (CLOCK_REALTIME, as Go's time.Now() reads it on the same machine), in µs. */
-function wallMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
-}
-
 /**
  * The cancel figure with the client where real clients are: grpc-go in its own process (test/interop/go, scenario
  * cancel-loop). Per trial the probe starts a never-matching Find; once every worker is in the kernel it is told
- * "go" and cancels its context; the clock runs from its time.Now() just before cancel() to the moment the server's
- * event loop sees the search ended and no worker in the kernel (the clock of the in-process figure). Skipped, with
- * the reason, without the Go toolchain and packaged grpc-go sources.
+ * "go" and cancels its context; the clock runs from its time.Now() just before cancel() to the last worker's own
+ * clock as it left the kernel. Skipped, with the reason, without the Go toolchain and packaged grpc-go sources.
  */
 async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const trials = opts.quick ? 50 : 200;
-  const warmUps = 3;
   const client = "grpc-go client in its own process";
   const lookup = findGoToolchain();
   if (lookup.toolchain === undefined) {
@@ -510,113 +598,81 @@ async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]>
   }
   const built = await buildGoProbe(lookup.toolchain);
   try {
-    const timings = await withServer(workers, 1, async (s) => {
-      const probe = startGoProbe(
-        built.binary,
-        `127.0.0.1:${s.server.port}`,
-        ["cancel-loop", String(warmUps + trials)],
-        { timeoutMs: WAIT_MS * 4 },
-      );
-      const observed = observeSearches(s.server.pool);
-      try {
-        const timings = await driveCancelLoop(
-          probe.child,
-          s.server.pool,
-          workers,
-          warmUps + trials,
-          observed.lastAbortAt,
-        );
-        await probe.result; // exits 0 once its stdin is closed after the last trial
-        return timings;
-      } finally {
-        observed.restore();
-        probe.kill();
-      }
-    });
-    const measured = timings.slice(warmUps);
-    const stopped = measured.map((t) => t.toStopped);
-    const stat = (values: number[]) =>
-      `p50 ${fmt(percentile(values, 50))} / p99 ${fmt(percentile(values, 99))} ms`;
-    const name = (stat: string) =>
-      `cancel → last worker out of the kernel, ${stat} (${trials} trials, ${client})`;
-    return [
-      {
-        name: name("p50"),
-        value: percentile(stopped, 50),
-        unit: "ms",
-        note:
-          `from grpc-go's time.Now() before cancel() to the server's event loop seeing no worker in the kernel, ` +
-          `both on CLOCK_REALTIME; of which until the server's call signal aborts ` +
-          `${stat(measured.map((t) => t.toServerSignal))}; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
-          `(protoc + go build, before the trials); "other processes" below include that build and the client`,
-      },
-      {
-        name: name("p99"),
-        value: percentile(stopped, 99),
-        unit: "ms",
-        targets: [{ of: "value", op: "<=", limit: 2 }],
-      },
-      { name: name("max"), value: Math.max(...stopped), unit: "ms" },
-    ];
+    const open = (s: BenchServer, calls: number) => new GoCancelLoop(built.binary, s, workers, calls);
+    const timings = await cancelTrials(workers, trials, DEFAULT_YIELD_EVERY_MS, open);
+    const neverPausing = await cancelTrials(workers, trials, 0, open);
+    return cancelFigureRows(
+      client,
+      trials,
+      timings,
+      neverPausing,
+      `from grpc-go's time.Now() just before cancel() to the last worker's own clock as it left the kernel, ` +
+        `both on CLOCK_REALTIME; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
+        `(protoc + go build, before the trials); "other processes" below include that build and the client`,
+    );
   } finally {
     await built.remove();
   }
 }
 
-/** ms from the client's cancel() (its wall clock) to events on the server (its wall clock, same machine). */
-interface RemoteCancelTiming {
-  /** … to the last worker out of the kernel with the search ended (the figure). */
-  toStopped: number;
-  /** … to the server call's signal aborting (RST_STREAM read, Connect handler told). */
-  toServerSignal: number;
-}
-
 /**
- * Runs the probe's trials: "start" → it starts a Find; every worker in the kernel → "go"; the search stopped →
- * the stop time less the probe's cancel time. The next trial starts only once the pool is idle, so that a search
- * never overlaps the stop of the one before. `serverAborted` is when (performance.now()) the last call's signal
- * aborted.
+ * The Go probe's cancel-loop, driven line by line: "start" → it starts a Find; every worker in the kernel → "go"
+ * → it cancels and prints its cancel time. The next trial starts only once the pool is idle, so that a search
+ * never overlaps the stop of the one before.
  */
-async function driveCancelLoop(
-  child: ChildProcess,
-  pool: SearchPool,
-  workers: number,
-  trials: number,
-  serverAborted: () => number,
-): Promise<RemoteCancelTiming[]> {
-  const { stdin, stdout } = child;
-  if (stdin === null || stdout === null) throw new Error("the probe has no stdin/stdout pipe");
-  const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
-  const nextLine = async (trial: number): Promise<CancelLoopLine> => {
-    const next = await lines.next();
+class GoCancelLoop implements CancelClient {
+  readonly #probe: ReturnType<typeof startGoProbe>;
+  readonly #lines: AsyncIterator<string>;
+  readonly #stdin: NonNullable<ChildProcess["stdin"]>;
+  readonly #pool: SearchPool;
+  readonly #workers: number;
+
+  constructor(binary: string, s: BenchServer, workers: number, calls: number) {
+    this.#pool = s.server.pool;
+    this.#workers = workers;
+    this.#probe = startGoProbe(binary, `127.0.0.1:${s.server.port}`, ["cancel-loop", String(calls)], {
+      timeoutMs: WAIT_MS * 4,
+    });
+    const { stdin, stdout } = this.#probe.child;
+    if (stdin === null || stdout === null) throw new Error("the probe has no stdin/stdout pipe");
+    this.#stdin = stdin;
+    this.#lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
+  }
+
+  async #nextLine(trial: number): Promise<CancelLoopLine> {
+    const next = await this.#lines.next();
     if (next.done === true) throw new Error(`the Go probe exited during trial ${trial}`);
     const line = JSON.parse(next.value) as CancelLoopLine;
     if (line.trial !== trial) throw new Error(`expected trial ${trial} from the Go probe, got ${next.value}`);
     return line;
-  };
-  const timings: RemoteCancelTiming[] = [];
-  for (let trial = 0; trial < trials; trial++) {
-    stdin.write("start\n");
-    await nextLine(trial); // {"started": true}
-    await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
-    await until("every worker is in the kernel", () => pool.executing() === workers);
-    stdin.write("go\n");
-    await untilSearchStopped(pool);
-    const stoppedAt = wallMicros();
-    const ended = await nextLine(trial);
-    if (ended.code !== "Canceled" || ended.cancelAtUnixMicros === undefined) {
-      throw new Error(`trial ${trial}: the grpc-go call ended with ${JSON.stringify(ended)}`);
-    }
-    const toStopped = (stoppedAt - ended.cancelAtUnixMicros) / 1000;
-    // The search cannot stop before the cancel: a negative span means the two clocks disagree (a clock step).
-    if (toStopped < 0)
-      throw new Error(`trial ${trial}: the search stopped ${-toStopped} ms before grpc-go cancelled`);
-    const signalAt = (performance.timeOrigin + serverAborted()) * 1000;
-    timings.push({ toStopped, toServerSignal: (signalAt - ended.cancelAtUnixMicros) / 1000 });
-    await pool.whenIdle();
   }
-  stdin.end();
-  return timings;
+
+  async trial(observed: ObservedSearches, index: number): Promise<CancelTiming> {
+    const pool = this.#pool;
+    this.#stdin.write("start\n");
+    await this.#nextLine(index); // {"started": true}
+    await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
+    await until("every worker is in the kernel", () => pool.executing() === this.#workers);
+    this.#stdin.write("go\n");
+    await untilSearchStopped(pool);
+    const observedAt = wallMs();
+    const ended = await this.#nextLine(index);
+    if (ended.code !== "Canceled" || ended.cancelAtUnixMicros === undefined) {
+      throw new Error(`trial ${index}: the grpc-go call ended with ${JSON.stringify(ended)}`);
+    }
+    await pool.whenIdle();
+    return cancelTiming(index, ended.cancelAtUnixMicros / 1000, observed, observedAt);
+  }
+
+  /** Ends the loop: the probe exits 0 once its stdin closes after the last trial. */
+  async close(): Promise<void> {
+    this.#stdin.end();
+    try {
+      await this.#probe.result;
+    } finally {
+      this.#probe.kill();
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
