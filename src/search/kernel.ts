@@ -94,12 +94,13 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
       const hits: Hit[] = [];
       if (end <= start) return { hits, scanned: 0, stopped: false, pauses: 0 };
       let pauses = 0;
-      let pauseAt = yieldEveryMs > 0 ? performance.now() + yieldEveryMs : Number.POSITIVE_INFINITY;
+      const pausing = yieldEveryMs > 0;
+      let pauseAt = pausing ? performance.now() + yieldEveryMs : 0;
       let index = start;
       while (index < end) {
         // Relaxed read is enough: the flag only ever goes 0 → 1, and a late read costs at most one run.
         if (Atomics.load(stop, slot) !== 0) return { hits, scanned: index - start, stopped: true, pauses };
-        if (performance.now() >= pauseAt) {
+        if (pausing && performance.now() >= pauseAt) {
           Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
           pauses++;
           pauseAt = performance.now() + yieldEveryMs;
