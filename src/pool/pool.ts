@@ -70,8 +70,8 @@ const MAX_CRASH_STREAK = 5;
 
 /**
  * Default pause interval of the workers. On a 2-core Linux VM (HZ=250, EEVDF) with every core searching, it
- * halved the p99 of cancel → last worker stopped for a grpc-go client (about 5 → 2.5 ms, 1,000 trials) for
- * about 9 % of search throughput; `npm run bench` prints both sides.
+ * about halved the p99 of cancel → last worker stopped for a grpc-go client (4.6–5.3 → 2.5–3.1 ms in runs of
+ * 1,000 trials) for about 12 % of search throughput; `npm run bench` prints both sides.
  */
 export const DEFAULT_YIELD_EVERY_MS = 0.5;
 
