@@ -404,45 +404,65 @@ interface CancelClient {
   close(): Promise<void>;
 }
 
+/** Cancel timings against the default server, and against one whose workers never pause (the baseline). */
+interface CancelComparison {
+  pausing: CancelTiming[];
+  neverPausing: CancelTiming[];
+}
+
 /**
- * `trials` cancelled calls (after a few warm-ups) from the client `open` connects to a fresh server whose
- * workers pause every `workerYieldMs` (the default, then 0 for the same-run baseline).
+ * `trials` cancelled calls (after a few warm-ups) to each of two servers, one whose workers pause as by default
+ * and one whose workers never pause, alternating call by call so that both sides see the same machine (the
+ * tail moves with what else the host runs). `open` connects a client to a server for `calls` calls. One search
+ * runs at a time: the other server's workers wait for work.
  */
 async function cancelTrials(
   workers: number,
   trials: number,
-  workerYieldMs: number,
   open: (s: BenchServer, calls: number) => CancelClient,
-): Promise<CancelTiming[]> {
+): Promise<CancelComparison> {
   const warmUps = 3;
+  const calls = warmUps + trials;
   return withServer(
     workers,
     1,
-    async (s) => {
-      const observed = observeSearches(s.server.pool);
-      const client = open(s, warmUps + trials);
-      try {
-        const timings: CancelTiming[] = [];
-        for (let index = 0; index < warmUps + trials; index++) {
-          const timing = await client.trial(observed, index);
-          if (index >= warmUps) timings.push(timing);
-        }
-        return timings;
-      } finally {
-        await client.close();
-        observed.restore();
-      }
-    },
-    workerYieldMs,
+    (pausing) =>
+      withServer(
+        workers,
+        1,
+        async (neverPausing) => {
+          const side = (s: BenchServer) => ({
+            observed: observeSearches(s.server.pool),
+            client: open(s, calls),
+            timings: [] as CancelTiming[],
+          });
+          const sides = { pausing: side(pausing), neverPausing: side(neverPausing) };
+          try {
+            for (let index = 0; index < calls; index++) {
+              for (const { client, observed, timings } of Object.values(sides)) {
+                const timing = await client.trial(observed, index);
+                if (index >= warmUps) timings.push(timing);
+              }
+            }
+          } finally {
+            for (const { client, observed } of Object.values(sides)) {
+              await client.close();
+              observed.restore();
+            }
+          }
+          return { pausing: sides.pausing.timings, neverPausing: sides.neverPausing.timings };
+        },
+        0,
+      ),
+    DEFAULT_YIELD_EVERY_MS,
   );
 }
 
-/** The rows of one client's cancel figure: default server vs never-pausing workers, measured in the same run. */
+/** The rows of one client's cancel figure: default server vs never-pausing workers, trials interleaved. */
 function cancelFigureRows(
   client: string,
   trials: number,
-  timings: CancelTiming[],
-  neverPausing: CancelTiming[],
+  { pausing: timings, neverPausing }: CancelComparison,
   note: string,
 ): BenchRow[] {
   const stat = (values: number[]) =>
@@ -546,8 +566,7 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
     trial: (observed, index) => cancelInProcess(s, observed, workers, index),
     close: async () => {},
   });
-  const timings = await cancelTrials(workers, trials, DEFAULT_YIELD_EVERY_MS, open);
-  const neverPausing = await cancelTrials(workers, trials, 0, open);
+  const comparison = await cancelTrials(workers, trials, open);
   const queuedSlices = await withServer(workers, 1, async (s) => {
     let slices = 0;
     for (let t = 0; t < queuedTrials; t++) slices += await cancelQueued(s, 2);
@@ -557,8 +576,7 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
     ...cancelFigureRows(
       "connect-node client on the server's own thread",
       trials,
-      timings,
-      neverPausing,
+      comparison,
       "from just before abort() to the last worker's own clock as it left the kernel",
     ),
     {
@@ -599,13 +617,10 @@ async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]>
   const built = await buildGoProbe(lookup.toolchain);
   try {
     const open = (s: BenchServer, calls: number) => new GoCancelLoop(built.binary, s, workers, calls);
-    const timings = await cancelTrials(workers, trials, DEFAULT_YIELD_EVERY_MS, open);
-    const neverPausing = await cancelTrials(workers, trials, 0, open);
     return cancelFigureRows(
       client,
       trials,
-      timings,
-      neverPausing,
+      await cancelTrials(workers, trials, open),
       `from grpc-go's time.Now() just before cancel() to the last worker's own clock as it left the kernel, ` +
         `both on CLOCK_REALTIME; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
         `(protoc + go build, before the trials); "other processes" below include that build and the client`,
