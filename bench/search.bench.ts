@@ -20,6 +20,8 @@ import { DEFAULT_YIELD_EVERY_MS, SearchPool, type SearchRun } from "../src/pool/
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
+import { errorOf } from "../test/helpers/call-error.ts";
+import { waitUntil } from "../test/helpers/wait.ts";
 import { buildGoProbe, findGoToolchain, startGoProbe } from "../test/interop/go-probe.ts";
 import { benchKernel } from "./kernel.bench.ts";
 import type { BenchRow } from "./rows.ts";
@@ -250,26 +252,13 @@ async function withServer<T>(
   }
 }
 
-/** The error a call ended with (it must end with one). */
-async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("the call was expected to fail");
-}
-
 /**
- * Polls `ready()` every millisecond, for at most WAIT_MS. Sleeps between polls rather than spinning: a server's
- * event loop is idle while its workers search, and a spinning one would hold a core the cancel then waits for.
+ * Polls `ready()` every millisecond (the tests' waitUntil), for at most WAIT_MS. It sleeps between polls rather than
+ * spinning: a server's event loop is idle while its workers search, and a spinning one would hold a core the
+ * cancel then waits for.
  */
-async function until(what: string, ready: () => boolean): Promise<void> {
-  const deadline = performance.now() + WAIT_MS;
-  while (!ready()) {
-    if (performance.now() > deadline) throw new Error(`bench: timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+function until(what: string, ready: () => boolean): Promise<void> {
+  return waitUntil(what, ready, WAIT_MS);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -508,7 +497,7 @@ async function cancelInProcess(
 ): Promise<CancelTiming> {
   const pool = s.server.pool;
   const abort = new AbortController();
-  const call = failureOf(s.client.find({ desiredName: NEVER_NAME }, { signal: abort.signal }));
+  const call = errorOf(s.client.find({ desiredName: NEVER_NAME }, { signal: abort.signal }));
   await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
   await until("every worker is in the kernel", () => pool.executing() === workers);
 
@@ -533,12 +522,12 @@ async function cancelQueued(s: BenchServer, queued: number): Promise<number> {
   const runs = observed.runs;
   try {
     const holder = new AbortController();
-    const running = failureOf(s.client.find({ desiredName: NEVER_NAME }, { signal: holder.signal }));
+    const running = errorOf(s.client.find({ desiredName: NEVER_NAME }, { signal: holder.signal }));
     await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
     const waiting = new AbortController();
     const calls: Promise<ConnectError>[] = [];
     for (let i = 0; i < queued; i++) {
-      calls.push(failureOf(s.client.find({ desiredName: `${NEVER_NAME}${i}` }, { signal: waiting.signal })));
+      calls.push(errorOf(s.client.find({ desiredName: `${NEVER_NAME}${i}` }, { signal: waiting.signal })));
     }
     await until("the calls are queued", () => pool.stats().queued === queued);
     // Let the running search take several more slices while they wait.
@@ -714,7 +703,7 @@ async function fairnessRows(opts: Options, workers: number): Promise<BenchRow[]>
     const idle = await shortCallTimes(s, trials);
 
     const long = new AbortController();
-    const running = failureOf(s.client.find({ desiredName: NEVER_NAME }, { signal: long.signal }));
+    const running = errorOf(s.client.find({ desiredName: NEVER_NAME }, { signal: long.signal }));
     let loaded: number[];
     try {
       await s.server.pool.whenExecuting(AbortSignal.timeout(WAIT_MS));

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { errorOf } from "../helpers/call-error.ts";
 import { connectDroppable } from "../helpers/raw-h2.ts";
 import { REFERENCE_FIND_RANGE, REFERENCE_FINDS } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -13,15 +14,6 @@ import { isSettled, waitUntil } from "../helpers/wait.ts";
 
 /** A name that never occurs in a base64 hash (NUL is not a base64 character): the search runs until stopped. */
 const NEVER = "\u0000\u0000\u0000\u0000";
-
-async function codeOf(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  assert.fail("the call succeeded but an error was expected");
-}
 
 describe("HashFinder answers", () => {
   let s: TestServer;
@@ -113,7 +105,7 @@ describe("HashFinder validation", () => {
   for (const [what, request, field] of bad) {
     test(`${what} → INVALID_ARGUMENT naming ${field}, nothing started`, async () => {
       const started = s.server.pool.stats().slicesStarted;
-      const error = await codeOf(s.hashFinder().find(request));
+      const error = await errorOf(s.hashFinder().find(request));
       assert.equal(error.code, Code.InvalidArgument);
       assert.match(error.rawMessage, new RegExp(`^${field}:`));
       assert.equal(s.server.pool.stats().slicesStarted, started);
@@ -124,7 +116,7 @@ describe("HashFinder validation", () => {
     const stream = s
       .hashFinder()
       .findRange({ desiredName: "aa", idealHammingDistance: 0, interestingHammingDistance: -2 });
-    const error = await codeOf(
+    const error = await errorOf(
       (async () => {
         for await (const _ of stream) assert.fail("no response expected");
       })(),
@@ -148,7 +140,7 @@ describe("HashFinder cancellation contract", () => {
     const call = s.hashFinder().find({ desiredName: NEVER }, { signal: abort.signal });
     await waitUntil("the search is running", busy);
     abort.abort();
-    assert.equal((await codeOf(call)).code, Code.Canceled);
+    assert.equal((await errorOf(call)).code, Code.Canceled);
     await s.server.pool.whenIdle();
     assert.equal(s.server.pool.stats().running, 0);
     const line = await s.callLog("hash_name.HashFinder/Find", "CANCELLED");
@@ -160,7 +152,7 @@ describe("HashFinder cancellation contract", () => {
     const call = s
       .hashFinder()
       .findRange({ desiredName: NEVER, interestingHammingDistance: 0 }, { timeoutMs: 150 });
-    const error = await codeOf(
+    const error = await errorOf(
       (async () => {
         for await (const _ of call) assert.fail("no response expected");
       })(),
@@ -212,17 +204,17 @@ describe("HashFinder cancellation contract", () => {
     const queued2 = s.hashFinder().find({ desiredName: `${NEVER}q` }, { signal: b.signal });
     await waitUntil("two searches wait", () => s.server.pool.stats().queued === 2);
 
-    const full = await codeOf(s.hashFinder().find({ desiredName: "aa" }));
+    const full = await errorOf(s.hashFinder().find({ desiredName: "aa" }));
     assert.equal(full.code, Code.ResourceExhausted);
     assert.match(full.rawMessage, /max-queued=2/);
 
     b.abort();
-    assert.equal((await codeOf(queued1)).code, Code.Canceled);
-    assert.equal((await codeOf(queued2)).code, Code.Canceled);
+    assert.equal((await errorOf(queued1)).code, Code.Canceled);
+    assert.equal((await errorOf(queued2)).code, Code.Canceled);
     // The client gave up at once; the server removes them when it reads the cancel.
     await waitUntil("the queued calls are removed", () => s.server.pool.stats().queued === 0);
     a.abort();
-    await Promise.all([codeOf(running1), codeOf(running2)]);
+    await Promise.all([errorOf(running1), errorOf(running2)]);
     await s.server.pool.whenIdle();
     const queuedLines = s.log.entries
       .slice(linesBefore)
@@ -238,7 +230,7 @@ describe("HashFinder cancellation contract", () => {
     assert.equal(short.secret, "ZA==");
     assert.equal(await isSettled(long), false, "the long search is still running");
     abort.abort();
-    await codeOf(long);
+    await errorOf(long);
     await s.server.pool.whenIdle();
   });
 
@@ -248,7 +240,7 @@ describe("HashFinder cancellation contract", () => {
     const call = s.hashFinder().find({ desiredName: NEVER }, { signal: abort.signal });
     await waitUntil("the search is running", busy);
     abort.abort();
-    await codeOf(call);
+    await errorOf(call);
     await s.server.pool.whenIdle();
     assert.equal(getEventListeners(s.server.shutdownSignal, "abort").length, 0);
   });
@@ -258,14 +250,14 @@ describe("HashFinder limits and budget", () => {
   test("budget exhausted → RESOURCE_EXHAUSTED naming the budget; FindRange keeps what it sent", async () => {
     const s = await startTestServer({ maximumHashes: 20_000 });
     try {
-      const error = await codeOf(s.hashFinder().find({ desiredName: "doctor" }));
+      const error = await errorOf(s.hashFinder().find({ desiredName: "doctor" }));
       assert.equal(error.code, Code.ResourceExhausted);
       assert.match(error.rawMessage, /maximum-hashes=20000/);
       const line = await s.callLog("hash_name.HashFinder/Find", "RESOURCE_EXHAUSTED");
       assert.deepEqual([line.cause, line.candidates], ["budget", 20_000]);
 
       const received: bigint[] = [];
-      const streamed = codeOf(
+      const streamed = errorOf(
         (async () => {
           for await (const res of s
             .hashFinder()
@@ -289,11 +281,11 @@ describe("HashFinder limits and budget", () => {
       const abort = new AbortController();
       const first = s.hashFinder(transport).find({ desiredName: NEVER }, { signal: abort.signal });
       await waitUntil("the first search runs", () => s.server.pool.stats().running === 1);
-      const second = await codeOf(s.hashFinder(transport).find({ desiredName: "aa" }));
+      const second = await errorOf(s.hashFinder(transport).find({ desiredName: "aa" }));
       assert.equal(second.code, Code.ResourceExhausted);
       assert.match(second.rawMessage, /max-per-client=1/);
       abort.abort();
-      await codeOf(first);
+      await errorOf(first);
     } finally {
       await s.close();
     }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import {
   DeleteTasksRequestSchema,
   TodoService,
@@ -28,6 +28,7 @@ import type {
   TaskStore,
   TaskUpdate,
 } from "../../src/store/task-store.ts";
+import { errorOf } from "../helpers/call-error.ts";
 import { defer } from "../helpers/defer.ts";
 import { connectDroppable } from "../helpers/raw-h2.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -36,15 +37,6 @@ import { waitUntil } from "../helpers/wait.ts";
 const FAR = { seconds: 4_102_444_800n, nanos: 0 }; // 2100-01-01
 const PAST = { seconds: 1_000_000_000n, nanos: 0 }; // 2001
 const never = new AbortController().signal;
-
-async function errorOf(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  assert.fail("the call succeeded but an error was expected");
-}
 
 /** Messages as the async iterable a client or bidi stream takes. */
 async function* from<T>(items: Iterable<T>): AsyncGenerator<T> {
