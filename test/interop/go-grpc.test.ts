@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { INTEROP_FINDS, REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { waitUntil } from "../helpers/wait.ts";
 import {
   type BuiltProbe,
   buildGoProbe,
@@ -20,6 +19,12 @@ import {
   startGoProbe,
 } from "./go-probe.ts";
 import { runToEnd } from "./probe-process.ts";
+import {
+  assertReferenceFind,
+  assertReferenceFindRange,
+  assertServerEndedDeadline,
+  untilProbeSearching,
+} from "./shared-checks.ts";
 
 const FIND = "hash_name.HashFinder/Find";
 const LIST_TASKS = "todo.v2.TodoService/ListTasks";
@@ -89,10 +94,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
   for (const [name, ideal, secret] of INTEROP_FINDS) {
     test(`Find("${name}", ${ideal}) → the reference's secret "${secret}"`, async (t) => {
       const r = await run(["find", name, String(ideal)]);
-      assert.equal(r.code, "OK", JSON.stringify(r));
-      assert.equal(r.secret, secret);
-      assert.ok(Number(r.hamming_distance) <= ideal);
-      assert.equal(String(r.hashed_name).length, 28);
+      assertReferenceFind(r, ideal, secret);
       if (built !== undefined && name === "aa") {
         t.diagnostic(
           `${r.go}, grpc-go ${r.grpc_go}; probe built in ${Math.round(built.generateMs + built.buildMs)} ms ` +
@@ -103,12 +105,8 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
   }
 
   test('FindRange("doctor", 1, 3) streams the reference\'s 663 responses', async () => {
-    const { name, ideal, interesting, count, firstSecrets, last } = REFERENCE_FIND_RANGE;
-    const r = await run(["find-range", name, String(ideal), String(interesting)]);
-    assert.equal(r.code, "OK", JSON.stringify(r));
-    assert.equal(r.count, count);
-    assert.deepEqual(r.first_five, firstSecrets);
-    assert.deepEqual(r.last, { secret: last.secret, hamming_distance: last.distance });
+    const { name, ideal, interesting } = REFERENCE_FIND_RANGE;
+    assertReferenceFindRange(await run(["find-range", name, String(ideal), String(interesting)]));
   });
 
   for (const linger of [true, false]) {
@@ -118,13 +116,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
       const p = probe(["cancel"], { linger });
       try {
         const logged = s.nextCallLog(FIND);
-        const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
-        await waitUntil(
-          "the search is running (or the probe exited)",
-          () => s.server.pool.stats().busyWorkers > 0 || exited(),
-          30_000,
-        );
-        assert.ok(!exited(), "the probe ended before it was told to cancel");
+        await untilProbeSearching(s, p);
         const told = performance.now();
         p.child.stdin?.write("go\n");
         const idle = s.server.pool.whenIdle().then(() => performance.now() - told);
@@ -164,13 +156,7 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     assert.equal(r.code, "DeadlineExceeded", JSON.stringify(r));
     assert.ok(Number(r.ms) >= 250, `grpc-go gave up after ${r.ms} ms, before its 300 ms deadline`);
     t.diagnostic(`grpc-go saw DeadlineExceeded after ${r.ms} ms`);
-    await s.server.pool.whenIdle();
-    assert.equal(s.server.pool.stats().running, 0);
-    const line = await logged;
-    assert.equal(line.cause, "deadline", JSON.stringify(line));
-    t.diagnostic(`server logged ${line.outcome} after ${line.durationMs} ms`);
-    // Who fires first decides the code the server logs: its own timer, or grpc-go's RST_STREAM(CANCEL).
-    assert.ok(["DEADLINE_EXCEEDED", "CANCELLED"].includes(String(line.outcome)), JSON.stringify(line));
+    await assertServerEndedDeadline(t, s, logged);
   });
 
   test("empty desired_name → InvalidArgument whose message names the field; nothing started", async () => {

@@ -7,9 +7,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { INTEROP_FINDS, REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { waitUntil } from "../helpers/wait.ts";
 import { runToEnd } from "./probe-process.ts";
 import { findGrpcioPython, type Probe, type ProbeResult, startProbe } from "./python-probe.ts";
+import {
+  assertReferenceFind,
+  assertReferenceFindRange,
+  assertServerEndedDeadline,
+  untilProbeSearching,
+} from "./shared-checks.ts";
 
 const FIND = "hash_name.HashFinder/Find";
 const lookup = findGrpcioPython();
@@ -45,36 +50,20 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
 
   for (const [name, ideal, secret] of INTEROP_FINDS) {
     test(`Find("${name}", ${ideal}) → the reference's secret "${secret}"`, async () => {
-      const r = await run(["find", name, String(ideal)]);
-      assert.equal(r.code, "OK", JSON.stringify(r));
-      assert.equal(r.secret, secret);
-      assert.ok(Number(r.hamming_distance) <= ideal);
-      assert.equal(String(r.hashed_name).length, 28);
+      assertReferenceFind(await run(["find", name, String(ideal)]), ideal, secret);
     });
   }
 
   test('FindRange("doctor", 1, 3) streams the reference\'s 663 responses', async () => {
-    const { name, ideal, interesting, count, firstSecrets, last } = REFERENCE_FIND_RANGE;
-    const r = await run(["find-range", name, String(ideal), String(interesting)]);
-    assert.equal(r.code, "OK", JSON.stringify(r));
-    assert.equal(r.count, count);
-    assert.deepEqual(r.first_five, firstSecrets);
-    assert.deepEqual(r.last, { secret: last.secret, hamming_distance: last.distance });
+    const { name, ideal, interesting } = REFERENCE_FIND_RANGE;
+    assertReferenceFindRange(await run(["find-range", name, String(ideal), String(interesting)]));
   });
 
   test("future.cancel() while the search runs → CANCELLED; the pool goes idle; log cause client-cancelled", async (t) => {
     const p = probe(["cancel"]);
     try {
       const logged = s.nextCallLog(FIND);
-      const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
-      await waitUntil(
-        "the search is running (or the probe exited)",
-        () => {
-          return s.server.pool.stats().busyWorkers > 0 || exited();
-        },
-        30_000,
-      );
-      assert.ok(!exited(), "the probe ended before it was told to cancel");
+      await untilProbeSearching(s, p);
       const told = performance.now();
       p.child.stdin?.write("go\n");
       const idle = s.server.pool.whenIdle().then(() => performance.now() - told);
@@ -99,13 +88,7 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
     assert.equal(r.code, "DEADLINE_EXCEEDED", JSON.stringify(r));
     assert.ok(Number(r.ms) >= 250, `grpcio gave up after ${r.ms} ms, before its 300 ms deadline`);
     t.diagnostic(`grpcio saw DEADLINE_EXCEEDED after ${r.ms} ms`);
-    await s.server.pool.whenIdle();
-    assert.equal(s.server.pool.stats().running, 0);
-    const line = await logged;
-    assert.equal(line.cause, "deadline", JSON.stringify(line));
-    t.diagnostic(`server logged ${line.outcome} after ${line.durationMs} ms`);
-    // Who fires first decides the code the server logs: its own timer (DEADLINE_EXCEEDED) or grpcio's RST (CANCELLED).
-    assert.ok(["DEADLINE_EXCEEDED", "CANCELLED"].includes(String(line.outcome)), JSON.stringify(line));
+    await assertServerEndedDeadline(t, s, logged);
   });
 
   test("empty desired_name → INVALID_ARGUMENT whose details name the field; nothing started", async () => {

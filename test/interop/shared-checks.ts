@@ -1,0 +1,57 @@
+/**
+ * The checks the grpc-go and grpcio suites share: the reference's answers as a client reports them, and what the
+ * server must show whatever client called. The client-side codes differ per stack and stay in each suite.
+ */
+import assert from "node:assert/strict";
+import type { TestContext } from "node:test";
+import { REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
+import type { TestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import type { ProbeProcess } from "./probe-process.ts";
+
+/** A probe's JSON line (both probes print one; fields depend on the scenario). */
+type ProbeReply = Record<string, unknown>;
+
+/** A Find reply that gives the reference's secret within the ideal distance. */
+export function assertReferenceFind(r: ProbeReply, ideal: number, secret: string): void {
+  assert.equal(r.code, "OK", JSON.stringify(r));
+  assert.equal(r.secret, secret);
+  assert.ok(Number(r.hamming_distance) <= ideal);
+  assert.equal(String(r.hashed_name).length, 28);
+}
+
+/** The probe's summary of FindRange("doctor", 1, 3): the reference's count, first five and last responses. */
+export function assertReferenceFindRange(r: ProbeReply): void {
+  const { count, firstSecrets, last } = REFERENCE_FIND_RANGE;
+  assert.equal(r.code, "OK", JSON.stringify(r));
+  assert.equal(r.count, count);
+  assert.deepEqual(r.first_five, firstSecrets);
+  assert.deepEqual(r.last, { secret: last.secret, hamming_distance: last.distance });
+}
+
+/** Waits until the probe's search runs on the server; fails if the probe exited first. */
+export async function untilProbeSearching(s: TestServer, p: ProbeProcess<unknown>): Promise<void> {
+  const exited = () => p.child.exitCode !== null || p.child.signalCode !== null;
+  await waitUntil(
+    "the search is running (or the probe exited)",
+    () => s.server.pool.stats().busyWorkers > 0 || exited(),
+    30_000,
+  );
+  assert.ok(!exited(), "the probe ended before it was told to cancel");
+}
+
+/** After a client's deadline: the pool goes idle and the call's log line says deadline. */
+export async function assertServerEndedDeadline(
+  t: TestContext,
+  s: TestServer,
+  logged: ReturnType<TestServer["nextCallLog"]>,
+): Promise<void> {
+  await s.server.pool.whenIdle();
+  assert.equal(s.server.pool.stats().running, 0);
+  const line = await logged;
+  assert.equal(line.cause, "deadline", JSON.stringify(line));
+  t.diagnostic(`server logged ${line.outcome} after ${line.durationMs} ms`);
+  // Who fires first decides the code the server logs: its own timer (DEADLINE_EXCEEDED) or the client's
+  // RST_STREAM (CANCELLED).
+  assert.ok(["DEADLINE_EXCEEDED", "CANCELLED"].includes(String(line.outcome)), JSON.stringify(line));
+}
