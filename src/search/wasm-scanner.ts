@@ -16,18 +16,8 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface ScanExports {
   memory: { buffer: ArrayBuffer };
-  firstHit(
-    w0: number,
-    w1: number,
-    varyWord: number,
-    shift: number,
-    w15: number,
-    from: number,
-    to: number,
-    m: number,
-    levels: number,
-    windows: number,
-  ): number;
+  /** RunScanner.firstHit's arguments, then the target's length m, the report levels and the window mask. */
+  firstHit(...args: [...Parameters<RunScanner["firstHit"]>, m: number, levels: number, windows: number]): number;
 }
 
 /**
