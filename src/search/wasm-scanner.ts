@@ -17,7 +17,9 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 interface ScanExports {
   memory: { buffer: ArrayBuffer };
   /** RunScanner.firstHit's arguments, then the target's length m, the report levels and the window mask. */
-  firstHit(...args: [...Parameters<RunScanner["firstHit"]>, m: number, levels: number, windows: number]): number;
+  firstHit(
+    ...args: [...Parameters<RunScanner["firstHit"]>, m: number, levels: number, windows: number]
+  ): number;
 }
 
 /**
