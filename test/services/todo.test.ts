@@ -49,6 +49,12 @@ async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** Which of `ids` ListTasks still returns, in listing order. */
+async function idsStillListed(client: ReturnType<TestServer["todo"]>, ids: bigint[]): Promise<bigint[]> {
+  const listed = (await drain(client.listTasks({}))).map((r) => r.task?.id);
+  return listed.filter((id): id is bigint => id !== undefined && ids.includes(id));
+}
+
 /**
  * A TaskStore that counts what the server asks of the real one: rows pulled from listings, tasks checked,
  * and update/delete calls, so tests can see that the server stopped reading or never wrote.
@@ -468,11 +474,7 @@ describe("UpdateTasks and DeleteTasks cancelled mid-way", () => {
     })();
     assert.equal((await errorOf(call)).code, Code.Canceled);
     never.resolve();
-    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
-    assert.deepEqual(
-      left.filter((id) => id !== undefined && ids.includes(id)),
-      ids.slice(2),
-    );
+    assert.deepEqual(await idsStillListed(client, ids), ids.slice(2));
   });
 
   test("DeleteTasks reset mid-stream: exactly the answered deletes applied; the log says client-cancelled", async () => {
@@ -488,11 +490,7 @@ describe("UpdateTasks and DeleteTasks cancelled mid-way", () => {
     const line = await s.callLog("todo.v2.TodoService/DeleteTasks", "CANCELLED");
     call.close();
     assert.deepEqual([line.cause, line.messages], ["client-cancelled", 2]);
-    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
-    assert.deepEqual(
-      left.filter((id) => id !== undefined && ids.includes(id)),
-      ids.slice(2),
-    );
+    assert.deepEqual(await idsStillListed(client, ids), ids.slice(2));
   });
 
   test("DeleteTasks answers each delete in order; an unknown id → NOT_FOUND after the earlier answers", async () => {
