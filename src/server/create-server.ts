@@ -47,6 +47,16 @@ export interface CancelkitServer {
 /** How long calls get to unwind after the shutdown signal aborts them, before connections are destroyed. */
 const UNWIND_MS = 1000;
 
+/**
+ * RST_STREAMs a client may send on one connection: a burst, then so many a second (nghttp2's guard against the
+ * "rapid reset" attack, CVE-2023-44487). Node's defaults, 1,000 then 33 a second, answer a client that cancels
+ * more than that with GOAWAY INTERNAL_ERROR, failing every call on its connection; cancelling is what our
+ * clients do. These allow a client 1,000 cancels a second (our benchmark's clients cancel about 100 a second
+ * each), and still cut off a client that resets streams by the tens of thousands.
+ */
+const STREAM_RESET_BURST = 10_000;
+const STREAM_RESET_RATE_PER_SECOND = 1_000;
+
 /** Waits until no call is in progress, or `ms` has passed. */
 async function waitForCalls(calls: CallTracker, ms: number): Promise<void> {
   const timeout = refTimeout(ms);
@@ -133,7 +143,10 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     },
   });
 
-  const h2 = createHttp2Server({}, handler);
+  const h2 = createHttp2Server(
+    { streamResetBurst: STREAM_RESET_BURST, streamResetRate: STREAM_RESET_RATE_PER_SECOND },
+    handler,
+  );
   const h1 = createHttp1Server(handler);
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();

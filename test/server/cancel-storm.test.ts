@@ -1,0 +1,64 @@
+/**
+ * Cancelling is this server's daily bread: a client that cancels call after call on one connection keeps it.
+ * Node's HTTP/2 server, by default, answers more than 1,000 RST_STREAMs arriving faster than 33 a second (its
+ * guard against the "rapid reset" attack) with GOAWAY INTERNAL_ERROR, failing every call on the connection.
+ */
+import assert from "node:assert/strict";
+import { connect, constants } from "node:http2";
+import { test } from "node:test";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
+import { Health } from "../../src/gen/grpc/health/v1/health_pb.ts";
+import { errorOf } from "../helpers/call-error.ts";
+import { startTestServer } from "../helpers/server.ts";
+
+test("2,000 calls cancelled back to back on one connection all end as cancelled", {
+  timeout: 60_000,
+}, async (t) => {
+  const s = await startTestServer();
+  t.after(() => s.close());
+  // One transport: connect-node keeps one HTTP/2 session for all its calls.
+  const health = createClient(Health, s.grpc());
+  const calls = 2_000;
+  const codes = new Map<string, number>();
+  for (let call = 0; call < calls; call++) {
+    const controller = new AbortController();
+    const ended = errorOf(
+      (async () => {
+        // The first status proves the server has the stream; then the client cancels it (RST_STREAM CANCEL).
+        for await (const _ of health.watch({ service: "" }, { signal: controller.signal }))
+          controller.abort();
+      })(),
+    );
+    const error: ConnectError = await ended;
+    const key = `${Code[error.code]}${error.code === Code.Canceled ? "" : `: ${error.rawMessage}`}`;
+    codes.set(key, (codes.get(key) ?? 0) + 1);
+  }
+  assert.deepEqual(Object.fromEntries(codes), { Canceled: calls });
+});
+
+test("a client that resets streams by the tens of thousands is still cut off", {
+  timeout: 60_000,
+}, async (t) => {
+  const s = await startTestServer();
+  t.after(() => s.close());
+  const session = connect(`http://${s.address}`);
+  t.after(() => session.destroy());
+  session.on("error", () => {});
+  const goaway = new Promise<number>((resolve) => session.once("goaway", resolve));
+  let opened = 0;
+  // Open and reset at once, without waiting for anything: the shape of the rapid-reset attack.
+  while (opened < 30_000 && !session.closed && !session.destroyed) {
+    const stream = session.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Watch" });
+    stream.on("error", () => {});
+    stream.close(constants.NGHTTP2_CANCEL);
+    opened++;
+    if (opened % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("none"), 10_000);
+  });
+  const code = await Promise.race([goaway, timeout]);
+  clearTimeout(timer);
+  assert.notEqual(code, "none", `no GOAWAY after ${opened} reset streams`);
+});
