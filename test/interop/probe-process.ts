@@ -27,15 +27,21 @@ export function startProbeProcess<Result>(
   const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
-  let announce: (line: Result) => void = () => {};
+  let announce: ((line: Result) => void) | undefined;
   const printed = new Promise<Result>((resolve) => {
     announce = resolve;
   });
   child.stdout?.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
+    if (announce === undefined) return;
+    // Look for the first JSON line until it is found, never after: a probe that prints a line per trial
+    // (cancel-loop) would otherwise have its whole output split again on every chunk, on the server's thread.
     const complete = stdout.split("\n").slice(0, -1); // the last piece is not a whole line yet
     const line = complete.find((l) => l.startsWith("{"));
-    if (line !== undefined) announce(JSON.parse(line) as Result);
+    if (line !== undefined) {
+      announce(JSON.parse(line) as Result);
+      announce = undefined;
+    }
   });
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
