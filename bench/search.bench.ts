@@ -137,19 +137,59 @@ async function kernelRows(opts: Options): Promise<BenchRow[]> {
 // ---------------------------------------------------------------------------------------------------------------
 // Scaling
 
-/** Candidates per second of one never-matching search through a pool of `workers`, to a fixed budget. */
-async function poolRate(workers: number, budget: number, yieldEveryMs?: number): Promise<number> {
+/** A pool of `workers`, warmed up, that times never-matching searches to a fixed budget. */
+async function openRatePool(
+  workers: number,
+  yieldEveryMs?: number,
+): Promise<{ rate(budget: number): Promise<number>; close(): Promise<void> }> {
   const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0, yieldEveryMs });
-  try {
-    // Warm-up: compiles the wasm module in every worker and lets the slice sizer tune itself.
-    await drainToBudget(
-      pool.search(AbortSignal.timeout(WAIT_MS), { query: NEVER, budget: 4_000_000, client: "w" }),
-    );
+  const rate = async (budget: number) => {
     const began = performance.now();
     await drainToBudget(pool.search(AbortSignal.timeout(WAIT_MS * 4), { query: NEVER, budget, client: "m" }));
     return budget / ((performance.now() - began) / 1000);
+  };
+  try {
+    // Warm-up: compiles the wasm module in every worker and lets the slice sizer tune itself.
+    await rate(4_000_000);
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+  return { rate, close: () => pool.close() };
+}
+
+/** Candidates per second of one never-matching search through a pool of `workers`, to a fixed budget. */
+async function poolRate(workers: number, budget: number): Promise<number> {
+  const pool = await openRatePool(workers);
+  try {
+    return await pool.rate(budget);
   } finally {
     await pool.close();
+  }
+}
+
+/**
+ * Rates of two pools that differ only in `yieldEveryMs`, the budget split into `rounds` searches taken by the
+ * two in turn, so that both see the same moments of a host whose speed drifts.
+ */
+async function pairedRates(
+  workers: number,
+  budget: number,
+  yieldEveryMs: readonly [number, number],
+  rounds = 4,
+): Promise<[number, number]> {
+  const pools = [await openRatePool(workers, yieldEveryMs[0])];
+  try {
+    pools.push(await openRatePool(workers, yieldEveryMs[1]));
+    const seconds = [0, 0];
+    for (let round = 0; round < rounds; round++) {
+      for (const [side, pool] of pools.entries()) {
+        seconds[side]! += budget / rounds / (await pool.rate(budget / rounds));
+      }
+    }
+    return [budget / seconds[0]!, budget / seconds[1]!];
+  } finally {
+    await Promise.all(pools.map((pool) => pool.close()));
   }
 }
 
@@ -164,12 +204,12 @@ async function drainToBudget(run: SearchRun): Promise<void> {
   throw new Error("never-matching search ended without reaching its budget");
 }
 
-/** N workers vs 1 (both pausing as the server does by default), and what the pauses cost. */
+/** N workers vs 1 (both paced as the server is by default), and what the pacing costs. */
 async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const budget = opts.quick ? 50_000_000 : 200_000_000;
   const one = await poolRate(1, budget);
   const many = workers === 1 ? one : await poolRate(workers, budget);
-  const neverPausing = await poolRate(workers, budget, 0);
+  const [paced, neverPausing] = await pairedRates(workers, budget, [DEFAULT_YIELD_EVERY_MS, 0]);
   return [
     {
       name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
@@ -181,13 +221,15 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
       targets: [{ of: "ratio", op: ">=", limit: 0.9 * workers }],
     },
     {
-      name: `pool: the same, workers pausing every ${DEFAULT_YIELD_EVERY_MS} ms (the default) vs never`,
-      value: many,
+      name: `pool: the same, workers asking every ${DEFAULT_YIELD_EVERY_MS} ms whether to pause (the default) vs never`,
+      value: paced,
       unit: "candidates/s",
       baseline: neverPausing,
-      ratio: many / neverPausing,
+      ratio: paced / neverPausing,
       baselineName: "never pausing",
-      note: "the price of the pauses that shorten the cancel tail (cancel rows below)",
+      note:
+        "the price of the pacing that shortens the cancel tail (cancel rows below), with nothing else running; " +
+        "the two pools take turns, four searches each",
     },
   ];
 }
@@ -360,15 +402,22 @@ async function untilSearchStopped(pool: SearchPool): Promise<void> {
 }
 
 interface ObservedSearches {
+  /**
+   * The last `keep` runs started, oldest first. Only so many: a run holds its call's whole context (its HTTP/2
+   * stream, Connect's handler state), and keeping thousands alive grew the server's heap as a real one does not.
+   */
   readonly runs: SearchRun[];
+  /** Searches started since observing began. */
+  started(): number;
   /** When (wallMs) the signal of the last search started aborted. */
   lastAbortAt(): number;
   restore(): void;
 }
 
 /** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
-function observeSearches(pool: SearchPool): ObservedSearches {
+function observeSearches(pool: SearchPool, keep = 1): ObservedSearches {
   const runs: SearchRun[] = [];
+  let started = 0;
   let abortedAt = Number.NaN;
   const search = pool.search.bind(pool);
   pool.search = (signal, request) => {
@@ -376,11 +425,13 @@ function observeSearches(pool: SearchPool): ObservedSearches {
       abortedAt = wallMs();
     });
     const run = search(signal, request);
-    runs.push(run);
+    started++;
+    if (runs.push(run) > keep) runs.shift();
     return run;
   };
   return {
     runs,
+    started: () => started,
     lastAbortAt: () => abortedAt,
     // Own property shadows the prototype method: deleting it restores the pool.
     restore: () => delete (pool as Partial<Pick<SearchPool, "search">>).search,
@@ -397,7 +448,17 @@ interface CancelClient {
 interface CancelComparison {
   pausing: CancelTiming[];
   neverPausing: CancelTiming[];
+  /** The default server's warm-up calls, from its first: what a server that has just started gives. */
+  pausingWarmUp: CancelTiming[];
 }
+
+/**
+ * Calls each server takes before the timed trials. For its first few hundred calls V8 is still compiling the
+ * call path on its background threads, which run at normal priority and hold a core for milliseconds at a time
+ * (in runs of 1,000 trials on 2 cores, the first 200 had 2–10 cancels over 2 ms, the last 600 0–5 per 200);
+ * the figure is for a server past that, and the rows print the warm-up's own p99 beside it.
+ */
+const warmUpCalls = (opts: Options) => (opts.quick ? 50 : 400);
 
 /**
  * `trials` cancelled calls (after a few warm-ups) to each of two servers, one whose workers pause as by default
@@ -408,9 +469,9 @@ interface CancelComparison {
 async function cancelTrials(
   workers: number,
   trials: number,
+  warmUps: number,
   open: (s: BenchServer, calls: number) => CancelClient,
 ): Promise<CancelComparison> {
-  const warmUps = 3;
   const calls = warmUps + trials;
   return withServer(
     workers,
@@ -424,13 +485,14 @@ async function cancelTrials(
             observed: observeSearches(s.server.pool),
             client: open(s, calls),
             timings: [] as CancelTiming[],
+            warmUp: [] as CancelTiming[],
           });
           const sides = { pausing: side(pausing), neverPausing: side(neverPausing) };
           try {
             for (let index = 0; index < calls; index++) {
-              for (const { client, observed, timings } of Object.values(sides)) {
+              for (const { client, observed, timings, warmUp } of Object.values(sides)) {
                 const timing = await client.trial(observed, index);
-                if (index >= warmUps) timings.push(timing);
+                (index >= warmUps ? timings : warmUp).push(timing);
               }
             }
           } finally {
@@ -439,7 +501,11 @@ async function cancelTrials(
               observed.restore();
             }
           }
-          return { pausing: sides.pausing.timings, neverPausing: sides.neverPausing.timings };
+          return {
+            pausing: sides.pausing.timings,
+            neverPausing: sides.neverPausing.timings,
+            pausingWarmUp: sides.pausing.warmUp,
+          };
         },
         0,
       ),
@@ -451,7 +517,7 @@ async function cancelTrials(
 function cancelFigureRows(
   client: string,
   trials: number,
-  { pausing: timings, neverPausing }: CancelComparison,
+  { pausing: timings, neverPausing, pausingWarmUp }: CancelComparison,
   note: string,
 ): BenchRow[] {
   const stat = (values: number[]) =>
@@ -459,7 +525,7 @@ function cancelFigureRows(
   const stopped = timings.map((t) => t.toStopped);
   const baselineStopped = neverPausing.map((t) => t.toStopped);
   const name = (stat: string) =>
-    `cancel → last worker out of the kernel, ${stat} (${trials} trials, ${client})`;
+    `cancel → last worker out of the kernel, ${stat} (${trials} trials after ${pausingWarmUp.length} warm-up calls, ${client})`;
   const row = (label: string, pick: (values: number[]) => number): BenchRow => {
     const value = pick(stopped);
     const baseline = pick(baselineStopped);
@@ -478,7 +544,9 @@ function cancelFigureRows(
       note:
         `${note}; of which until the server's call signal aborts ${stat(timings.map((t) => t.toServerSignal))}, ` +
         `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))}; ` +
-        `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}`,
+        `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}; ` +
+        `the ${pausingWarmUp.length} warm-up calls from the server's start: ` +
+        `${stat(pausingWarmUp.map((t) => t.toStopped))}`,
     },
     { ...row("p99", (values) => percentile(values, 99)), targets: [{ of: "value", op: "<=", limit: 2 }] },
     row("max", (values) => Math.max(...values)),
@@ -518,7 +586,7 @@ async function cancelInProcess(
  */
 async function cancelQueued(s: BenchServer, queued: number): Promise<number> {
   const pool = s.server.pool;
-  const observed = observeSearches(pool);
+  const observed = observeSearches(pool, queued + 1);
   const runs = observed.runs;
   try {
     const holder = new AbortController();
@@ -541,7 +609,8 @@ async function cancelQueued(s: BenchServer, queued: number): Promise<number> {
     holder.abort();
     await running;
     await pool.whenIdle();
-    if (runs.length !== queued + 1) throw new Error(`expected ${queued + 1} searches, saw ${runs.length}`);
+    if (observed.started() !== queued + 1)
+      throw new Error(`expected ${queued + 1} searches, saw ${observed.started()}`);
     return runs.slice(1).reduce((sum, run) => sum + run.slicesStarted, 0);
   } finally {
     observed.restore();
@@ -555,7 +624,7 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
     trial: (observed, index) => cancelInProcess(s, observed, workers, index),
     close: async () => {},
   });
-  const comparison = await cancelTrials(workers, trials, open);
+  const comparison = await cancelTrials(workers, trials, warmUpCalls(opts), open);
   const queuedSlices = await withServer(workers, 1, async (s) => {
     let slices = 0;
     for (let t = 0; t < queuedTrials; t++) slices += await cancelQueued(s, 2);
@@ -609,7 +678,7 @@ async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]>
     return cancelFigureRows(
       client,
       trials,
-      await cancelTrials(workers, trials, open),
+      await cancelTrials(workers, trials, warmUpCalls(opts), open),
       `from grpc-go's time.Now() just before cancel() to the last worker's own clock as it left the kernel, ` +
         `both on CLOCK_REALTIME; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
         `(protoc + go build, before the trials); "other processes" below include that build and the client`,

@@ -7,6 +7,7 @@ import { Worker } from "node:worker_threads";
 import { shuttingDown } from "../errors.ts";
 import { searchFailed } from "./errors.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
+import { openRunQueueSource, type RunQueueSource } from "./run-queue.ts";
 import { Scheduler, type SearchRequest, type Slice } from "./scheduler.ts";
 import type { SearchRun } from "./search-run.ts";
 import {
@@ -49,9 +50,10 @@ export interface SearchPoolOptions {
   /** Slices queued per worker; 2 hides the message round trip between slices. Default 2. */
   slicesPerWorker?: number;
   /**
-   * A worker gives its core away for a moment after each this many ms of scanning, so that the OS can run the
-   * event loop or a client that waits for a core (see `Kernel.scanSlice`). 0 = never. Default
-   * DEFAULT_YIELD_EVERY_MS. Costs roughly 0.06 ms per pause in throughput.
+   * Every this many ms of scanning a worker asks whether another thread is waiting for a CPU, and if so gives
+   * its core away for a moment, so that the event loop or a client that waits for a core gets one (pacing.ts;
+   * without Linux's run queue to read, it pauses every 0.5 ms at most instead). 0 = never. Default
+   * DEFAULT_YIELD_EVERY_MS.
    */
   yieldEveryMs?: number;
   /** Worker entry module. Default `./worker.ts`; tests substitute a fixture that wraps it. */
@@ -69,11 +71,13 @@ interface PoolWorker {
 const MAX_CRASH_STREAK = 5;
 
 /**
- * Default pause interval of the workers. On a 2-core Linux VM (HZ=250, EEVDF) with every core searching, it
- * about halved the p99 of cancel → last worker stopped for a grpc-go client (4.6–5.3 → 2.5–3.1 ms in runs of
- * 1,000 trials) for about 12 % of search throughput; `npm run bench` prints both sides.
+ * Default interval of the workers' question "does another thread wait for a CPU?". On a 2-core Linux VM (HZ=250,
+ * EEVDF) with every core searching, asking every 0.05 ms took the p99 of cancel → last worker stopped for a
+ * grpc-go client from about 5 ms (never pausing) to under 2 ms, for about 4 % of search throughput (the reads);
+ * every 0.1 ms was not enough in every run, and pausing unconditionally every 0.5 ms cost 14 % for 2.2–3.2 ms.
+ * `npm run bench` prints both sides.
  */
-export const DEFAULT_YIELD_EVERY_MS = 0.5;
+export const DEFAULT_YIELD_EVERY_MS = 0.05;
 
 export class SearchPool {
   readonly #state: Int32Array;
@@ -87,6 +91,8 @@ export class SearchPool {
   #slicesStarted = 0;
   #pauses = 0;
   readonly #yieldEveryMs: number;
+  /** Opened once per pool for its workers' pacing; closed once they are gone. */
+  readonly #runQueue: RunQueueSource | undefined;
   #crashStreak = 0;
   #pumping = false;
   /** Set by close(), or when workers keep crashing: new searches are refused with it. */
@@ -129,6 +135,8 @@ export class SearchPool {
       },
       () => this.#pump(),
     );
+    // Last, once nothing can throw: the pool closes it in close().
+    this.#runQueue = yieldEveryMs > 0 ? openRunQueueSource() : undefined;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn());
   }
 
@@ -217,6 +225,8 @@ export class SearchPool {
     this.#scheduler.endAll(reason);
     const threads = this.#workers.map((worker) => worker.thread);
     this.#closing = Promise.all(threads.map((thread) => thread.terminate())).then(() => {
+      // No thread reads it any more.
+      this.#runQueue?.close();
       for (const worker of this.#workers) worker.inFlight.clear();
       this.#inFlight = 0;
       this.#settleIdle();
@@ -225,7 +235,9 @@ export class SearchPool {
   }
 
   #spawn(): PoolWorker {
-    const init: WorkerInit = { state: this.#state, yieldEveryMs: this.#yieldEveryMs };
+    const runQueue =
+      this.#runQueue === undefined ? undefined : { fd: this.#runQueue.fd, cpus: this.#runQueue.cpus };
+    const init: WorkerInit = { state: this.#state, yieldEveryMs: this.#yieldEveryMs, runQueue };
     const thread = new Worker(this.#workerUrl, { workerData: init });
     const worker: PoolWorker = { thread, inFlight: new Map(), lastError: undefined };
     thread.on("message", (reply: SliceReply) => this.#onReply(worker, reply));

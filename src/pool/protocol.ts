@@ -5,8 +5,10 @@ import type { SearchQuery } from "../search/kernel.ts";
 export interface WorkerInit {
   /** The shared state of shared-state.ts (stop flags, executing count). */
   state: Int32Array;
-  /** Passed to every `scanSlice`: scanning pauses for a moment after each such stretch (0 = never). */
+  /** Every this many ms of scanning the worker asks whether to give its core away (0 = never; pacing.ts). */
   yieldEveryMs: number;
+  /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */
+  runQueue: { fd: number; cpus: number } | undefined;
 }
 
 /** Main → worker: scan candidates [start, end) of one search. */

@@ -6,6 +6,7 @@
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
+import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
 import { enterKernel, leaveKernel } from "./shared-state.ts";
 
@@ -21,7 +22,8 @@ try {
 
 const port = parentPort;
 if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
-const { state, yieldEveryMs } = workerData as WorkerInit;
+const { state, yieldEveryMs, runQueue } = workerData as WorkerInit;
+const pacing = createPacing(yieldEveryMs, runQueue);
 const kernels = new Map<number, Kernel>();
 
 function kernelFor(task: SliceTask): Kernel {
@@ -41,7 +43,7 @@ function runSlice(task: SliceTask): SliceReply {
     enterKernel(state);
     const began = performance.now();
     try {
-      const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, yieldEveryMs);
+      const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, pacing);
       const left = performance.now();
       const hits: number[] = [];
       for (const hit of result.hits) hits.push(hit.index, hit.distance);

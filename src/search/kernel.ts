@@ -43,18 +43,26 @@ export interface SliceResult {
   pauses: number;
 }
 
+/**
+ * When a scan gives its core away. A thread that never blocks is only taken off its core at the OS's scheduler
+ * tick (4 ms on a HZ=250 kernel), and Linux's EEVDF scheduler does not always take it off sooner for a thread
+ * that wakes up: the event loop that must hear a cancel, or the client sending one, can wait that long for a
+ * core. A pause is a point where the OS picks again.
+ */
+export interface Pacing {
+  /** Scanning time (ms) between two calls of `shouldPause`. */
+  readonly everyMs: number;
+  /** True → the thread sleeps for a moment (PAUSE_MS) before it scans on. */
+  shouldPause(): boolean;
+}
+
 export interface Kernel {
   /**
    * Scans candidates [start, end). Stops early after the first ideal hit, or when `Atomics.load(stop, slot)` is
-   * non-zero (read before the first candidate and then at least every STOP_CHECK_INTERVAL candidates).
-   *
-   * `yieldEveryMs` > 0: after each such stretch of scanning the thread sleeps for a moment (PAUSE_MS). A thread
-   * that never blocks is only taken off its core at the OS's scheduler tick (4 ms on a HZ=250 kernel), and
-   * Linux's EEVDF scheduler does not always take it off sooner for a thread that wakes up: the event loop that
-   * must hear a cancel, or the client sending one, can wait that long for a core. The pause is a point where
-   * the OS picks again. 0 (default) = never pause.
+   * non-zero (read before the first candidate and then at least every STOP_CHECK_INTERVAL candidates). With a
+   * `pacing`, pauses as it says; without, never.
    */
-  scanSlice(start: number, end: number, stop: Int32Array, slot: number, yieldEveryMs?: number): SliceResult;
+  scanSlice(start: number, end: number, stop: Int32Array, slot: number, pacing?: Pacing): SliceResult;
 }
 
 /** Which inner loop hashes: "wasm" (default) or "js" (for comparison and as a fallback). */
@@ -88,24 +96,28 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
   const words = new Int32Array(5);
 
   return {
-    scanSlice(start, end, stop, slot, yieldEveryMs = 0) {
+    scanSlice(start, end, stop, slot, pacing) {
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0)
         throw new RangeError(`slice [${start}, ${end}) is not a range of candidate indices`);
       const hits: Hit[] = [];
       if (end <= start) return { hits, scanned: 0, stopped: false, pauses: 0 };
       let pauses = 0;
-      const pausing = yieldEveryMs > 0;
-      let pauseAt = pausing ? performance.now() + yieldEveryMs : 0;
+      // A pacing that asks every 0 ms or less never asks.
+      const paced = pacing !== undefined && pacing.everyMs > 0 ? pacing : undefined;
+      let askAt = paced === undefined ? 0 : performance.now() + paced.everyMs;
       let index = start;
       while (index < end) {
         // Relaxed read is enough: the flag only ever goes 0 → 1, and a late read costs at most one run.
         if (Atomics.load(stop, slot) !== 0) return { hits, scanned: index - start, stopped: true, pauses };
-        if (pausing && performance.now() >= pauseAt) {
-          Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
-          pauses++;
-          pauseAt = performance.now() + yieldEveryMs;
+        if (paced !== undefined && performance.now() >= askAt) {
+          const pause = paced.shouldPause();
+          if (pause) {
+            Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
+            pauses++;
+          }
+          askAt = performance.now() + paced.everyMs;
           // The cancel may have come during the pause.
-          continue;
+          if (pause) continue;
         }
         if (scanner === undefined) {
           index = Math.min(end, index + STOP_CHECK_INTERVAL);

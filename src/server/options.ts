@@ -111,8 +111,9 @@ Options:
   --host HOST              interface to listen on (default ${d.host})
   --port PORT              TCP port, 0 for any free one (default ${d.port})
   --workers N              search worker threads (default ${d.workers}, the CPU count)
-  --worker-yield-ms MS     a worker gives its core away for a moment after each MS of scanning, so that a
-                           cancel is heard sooner when every core searches; 0 = never (default ${d.workerYieldMs})
+  --worker-yield-ms MS     every MS of scanning a worker gives its core away for a moment if another thread
+                           waits for one, so that a cancel is heard at once when every core searches;
+                           0 = never (default ${d.workerYieldMs})
   --maximum-hashes N       candidates one search call may examine, 0 = unlimited (default ${d.maximumHashes})
   --max-running N          searches sharing the workers at once (default 4 × workers = ${d.maxRunning})
   --max-queued N           searches waiting for a running place before RESOURCE_EXHAUSTED (default ${d.maxQueued})

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
+import { cpus } from "node:os";
 import { describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { collect, DOCTOR_RANGE, find, NEVER, noAbort, usePool } from "./helpers.ts";
@@ -44,13 +45,17 @@ describe("cancellation", () => {
     assert.deepEqual(next, { hits: [{ index: 101, distance: 0 }], error: undefined });
   });
 
-  test("workers pause every yieldEveryMs of scanning, and never with 0", { timeout: 30_000 }, async (t) => {
-    // About 20 ms of scanning per slice: a pause interval of 1 ms gives many pauses, 0 none at all.
+  test("workers pause while more threads want a CPU than there are CPUs, and never with 0", {
+    timeout: 30_000,
+  }, async (t) => {
+    // One worker more than the machine has CPUs keeps a thread waiting for a core all along, so workers that
+    // ask every 0.2 ms pause many times (where the run queue cannot be read they pause every 0.5 ms anyway).
+    const workers = cpus().length + 1;
     for (const [yieldEveryMs, expectPauses] of [
-      [1, true],
+      [0.2, true],
       [0, false],
     ] as const) {
-      const pool = usePool(t, { workers: 2, sliceSize: 400_000, yieldEveryMs });
+      const pool = usePool(t, { workers, sliceSize: 400_000, yieldEveryMs });
       const scanned = await collect(pool.search(noAbort(), { query: NEVER, budget: 4_000_000, client: "c" }));
       assert.ok(scanned.error instanceof ConnectError, "the budget ends the search");
       await pool.whenIdle();

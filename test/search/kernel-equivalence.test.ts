@@ -114,12 +114,40 @@ describe("fast kernel equals searchPlain", () => {
     const start = firstIndexOfLength(4);
     const end = start + 1_000_000;
     const plain = createKernel(query).scanSlice(start, end, noStop, 0);
-    const pausing = createKernel(query).scanSlice(start, end, noStop, 0, 0.2);
+    const pausing = createKernel(query).scanSlice(start, end, noStop, 0, {
+      everyMs: 0.2,
+      shouldPause: () => true,
+    });
     assert.equal(plain.pauses, 0);
     // A million candidates take tens of ms: a pause every 0.2 ms happens many times.
     assert.ok(pausing.pauses >= 5, `only ${pausing.pauses} pauses`);
     assert.deepEqual({ ...pausing, pauses: 0 }, plain);
     assert.ok(plain.hits.length > 100);
+  });
+
+  test("the pacing is asked every everyMs of scanning, and a no means no pause", () => {
+    const query: SearchQuery = { target: "dOc", ideal: -1, interesting: 1 };
+    const start = firstIndexOfLength(4);
+    /** A pacing that counts its questions and answers `answer`. */
+    const counting = (everyMs: number, answer: boolean) => {
+      const pacing = {
+        everyMs,
+        asked: 0,
+        shouldPause() {
+          pacing.asked++;
+          return answer;
+        },
+      };
+      return pacing;
+    };
+    const declining = counting(0.05, false);
+    const result = createKernel(query).scanSlice(start, start + 1_000_000, noStop, 0, declining);
+    assert.equal(result.pauses, 0);
+    // Tens of ms of scanning, asked every 0.05 ms.
+    assert.ok(declining.asked >= 20, `asked only ${declining.asked} times`);
+    const zero = counting(0, true);
+    assert.equal(createKernel(query).scanSlice(start, start + 1_000_000, noStop, 0, zero).pauses, 0);
+    assert.equal(zero.asked, 0, "everyMs 0 never asks");
   });
 
   test("a target longer than a hashed name is rejected as the oracle rejects it", () => {

@@ -9,7 +9,7 @@ describe("server options", () => {
     assert.equal(resolveServerOptions({ workerYieldMs: "0.25" }).workerYieldMs, 0.25);
     assert.equal(resolveServerOptions({ workerYieldMs: "0" }).workerYieldMs, 0);
     assert.equal(resolveServerOptions({ workerYieldMs: "2" }).workerYieldMs, 2);
-    assert.match(serverHelp(), /--worker-yield-ms MS .*\n.*0 = never \(default 0\.5\)/);
+    assert.match(serverHelp(), /--worker-yield-ms MS .*\n.*\n\s+0 = never \(default 0\.05\)/);
   });
 
   test("a bad --worker-yield-ms is a RangeError that names the flag", () => {

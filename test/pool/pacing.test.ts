@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, type TestContext, test } from "node:test";
+import { Worker } from "node:worker_threads";
+import { createPacing, FALLBACK_PAUSE_EVERY_MS } from "../../src/pool/pacing.ts";
+import {
+  LOADAVG_PATH,
+  openRunQueueSource,
+  type RunQueueSource,
+  runnableCount,
+  runQueueProbe,
+} from "../../src/pool/run-queue.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const count = (text: string) => runnableCount(bytes(text), bytes(text).length);
+
+/** A file shaped like /proc/loadavg, opened as the pool opens the real one (closed after the test). */
+function fakeLoadavg(t: TestContext, text: string): RunQueueSource {
+  const dir = mkdtempSync(join(tmpdir(), "cancelkit-loadavg-"));
+  const path = join(dir, "loadavg");
+  writeFileSync(path, text);
+  const source = openRunQueueSource(path);
+  t.after(() => {
+    source?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.ok(source !== undefined, `${JSON.stringify(text)} should read as a run queue`);
+  return source;
+}
+
+describe("run queue (/proc/loadavg)", () => {
+  test("the runnable count is the number before the slash of the fourth field", () => {
+    assert.equal(count("0.52 0.58 0.59 3/488 12345\n"), 3);
+    assert.equal(count("12.00 8.50 4.25 117/2048 99\n"), 117);
+    assert.equal(count("0.00 0.00 0.00 0/1 1"), 0);
+    // Only the bytes read count: a short read is not a count.
+    assert.equal(runnableCount(bytes("0.52 0.58 0.59 3/488"), 16), -1);
+  });
+
+  test("text of another shape is no count", () => {
+    for (const text of ["", "0.52 0.58 0.59", "0.52 0.58 0.59 /488 1", "0.52 0.58 0.59 x/488 1", "a b c 3"]) {
+      assert.equal(count(text), -1, JSON.stringify(text));
+    }
+  });
+
+  test("others wait while more threads are runnable than there are CPUs", (t) => {
+    const source = fakeLoadavg(t, "0.52 0.58 0.59 3/488 12345\n");
+    const twoCpus = runQueueProbe({ fd: source.fd, cpus: 2 });
+    const threeCpus = runQueueProbe({ fd: source.fd, cpus: 3 });
+    assert.equal(twoCpus?.(), true);
+    assert.equal(threeCpus?.(), false);
+  });
+
+  test("a file that does not read as /proc/loadavg is no source", (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "cancelkit-loadavg-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "loadavg");
+    writeFileSync(path, "not a load average\n");
+    assert.equal(openRunQueueSource(path), undefined);
+    assert.equal(openRunQueueSource(join(dir, "missing")), undefined);
+  });
+
+  test("on Linux, busy threads beyond the CPUs show as waiting", {
+    skip: existsSync(LOADAVG_PATH) ? false : `no ${LOADAVG_PATH} here`,
+    timeout: 30_000,
+  }, async (t) => {
+    const source = openRunQueueSource();
+    assert.ok(source !== undefined);
+    t.after(() => source.close());
+    const othersWaiting = runQueueProbe(source);
+    assert.ok(othersWaiting !== undefined);
+    // Two spinning threads more than there are CPUs: at least two are runnable without a core.
+    const spin = "const end = Date.now() + 20_000; while (Date.now() < end) {}";
+    const spinners = Array.from({ length: source.cpus + 2 }, () => new Worker(spin, { eval: true }));
+    t.after(() => Promise.all(spinners.map((spinner) => spinner.terminate())));
+    const deadline = performance.now() + 10_000;
+    let seen = false;
+    while (!seen && performance.now() < deadline) {
+      seen = othersWaiting();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(seen, "the spinners never showed as waiting");
+  });
+});
+
+describe("pacing", () => {
+  test("0 ms means no pacing at all", (t) => {
+    assert.equal(createPacing(0, fakeLoadavg(t, "0 0 0 9/10 1\n")), undefined);
+  });
+
+  test("with a run queue, pause only when a thread waits, asking every yieldEveryMs", (t) => {
+    const busy = createPacing(0.05, { fd: fakeLoadavg(t, "0 0 0 3/10 1\n").fd, cpus: 2 });
+    const calm = createPacing(0.05, { fd: fakeLoadavg(t, "0 0 0 2/10 1\n").fd, cpus: 2 });
+    assert.equal(busy?.everyMs, 0.05);
+    assert.equal(busy?.shouldPause(), true);
+    assert.equal(calm?.shouldPause(), false);
+  });
+
+  test("without a run queue, pause every time, but no more often than the fallback interval", () => {
+    const often = createPacing(0.05, undefined);
+    assert.equal(often?.everyMs, FALLBACK_PAUSE_EVERY_MS);
+    assert.equal(often?.shouldPause(), true);
+    assert.equal(createPacing(2, undefined)?.everyMs, 2);
+  });
+});
