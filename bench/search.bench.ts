@@ -158,29 +158,24 @@ async function openRatePool(
   return { rate, close: () => pool.close() };
 }
 
-/** Candidates per second of one never-matching search through a pool of `workers`, to a fixed budget. */
-async function poolRate(workers: number, budget: number): Promise<number> {
-  const pool = await openRatePool(workers);
-  try {
-    return await pool.rate(budget);
-  } finally {
-    await pool.close();
-  }
+/** How a pool of the scaling rows is made. */
+interface RatePoolConfig {
+  workers: number;
+  yieldEveryMs?: number;
 }
 
 /**
- * Rates of two pools that differ only in `yieldEveryMs`, the budget split into `rounds` searches taken by the
- * two in turn, so that both see the same moments of a host whose speed drifts.
+ * Rates of two pools, the budget split into `rounds` searches taken by the two in turn, so that both see the same
+ * moments of a host whose speed drifts (this VM's moves by up to 2× within minutes).
  */
 async function pairedRates(
-  workers: number,
   budget: number,
-  yieldEveryMs: readonly [number, number],
+  [first, second]: readonly [RatePoolConfig, RatePoolConfig],
   rounds = 4,
 ): Promise<[number, number]> {
-  const pools = [await openRatePool(workers, yieldEveryMs[0])];
+  const pools = [await openRatePool(first.workers, first.yieldEveryMs)];
   try {
-    pools.push(await openRatePool(workers, yieldEveryMs[1]));
+    pools.push(await openRatePool(second.workers, second.yieldEveryMs));
     const seconds = [0, 0];
     for (let round = 0; round < rounds; round++) {
       for (const [side, pool] of pools.entries()) {
@@ -207,9 +202,11 @@ async function drainToBudget(run: SearchRun): Promise<void> {
 /** N workers vs 1 (both paced as the server is by default), and what the pacing costs. */
 async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const budget = opts.quick ? 50_000_000 : 200_000_000;
-  const one = await poolRate(1, budget);
-  const many = workers === 1 ? one : await poolRate(workers, budget);
-  const [paced, neverPausing] = await pairedRates(workers, budget, [DEFAULT_YIELD_EVERY_MS, 0]);
+  const [one, many] = await pairedRates(budget, [{ workers: 1 }, { workers }]);
+  const [paced, neverPausing] = await pairedRates(budget, [
+    { workers, yieldEveryMs: DEFAULT_YIELD_EVERY_MS },
+    { workers, yieldEveryMs: 0 },
+  ]);
   return [
     {
       name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
@@ -219,6 +216,7 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
       ratio: many / one,
       baselineName: "1 worker",
       targets: [{ of: "ratio", op: ">=", limit: 0.9 * workers }],
+      note: "the two pools take turns, four searches each",
     },
     {
       name: `pool: the same, workers asking every ${DEFAULT_YIELD_EVERY_MS} ms whether to pause (the default) vs never`,
