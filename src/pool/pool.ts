@@ -72,10 +72,10 @@ const MAX_CRASH_STREAK = 5;
 
 /**
  * Default interval of the workers' question "does another thread wait for a CPU?". On a 2-core Linux VM (HZ=250,
- * EEVDF) with every core searching, asking every 0.05 ms took the p99 of cancel → last worker stopped for a
- * grpc-go client from about 5 ms (never pausing) to under 2 ms, for about 4 % of search throughput (the reads);
- * every 0.1 ms was not enough in every run, and pausing unconditionally every 0.5 ms cost 14 % for 2.2–3.2 ms.
- * `npm run bench` prints both sides.
+ * EEVDF) with every core searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went
+ * from 50–100 per 1,000 never pausing, and 16–44 pausing every 0.5 ms unconditionally (14 % of pool throughput),
+ * to 5–16 asking every 0.05 ms (6–12 %: the reads, and pauses while the event loop works); asking every 0.1 or
+ * 0.25 ms let more through. `npm run bench` prints both sides.
  */
 export const DEFAULT_YIELD_EVERY_MS = 0.05;
 
