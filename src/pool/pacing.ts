@@ -8,8 +8,7 @@
  * more often than every FALLBACK_PAUSE_EVERY_MS, which bounds what the pauses cost (about 0.06 ms each).
  */
 import type { Pacing } from "../search/kernel.ts";
-import type { RunQueueSource } from "./run-queue.ts";
-import { runQueueProbe } from "./run-queue.ts";
+import { type RunQueueSource, runQueueProbe } from "./run-queue.ts";
 
 export const FALLBACK_PAUSE_EVERY_MS = 0.5;
 

@@ -34,7 +34,11 @@ export function runnableCount(text: Uint8Array, length: number): number {
   return -1;
 }
 
-/** An open /proc/loadavg; pread at offset 0 makes one descriptor safe to share between threads. */
+/**
+ * An open /proc/loadavg; pread at offset 0 makes one descriptor safe to share between threads. In a container
+ * whose /proc/loadavg counts only its own threads (lxcfs) while the CPU count is the host's, the workers would
+ * rarely see a wait: they then behave as if never pausing, never worse.
+ */
 export interface RunQueueSource {
   readonly fd: number;
   /** CPUs whose threads the count covers: every online CPU of the machine. */
