@@ -1,5 +1,6 @@
 /** Messages between the pool (main thread) and its worker threads. Structured-cloned by postMessage. */
 import type { SearchQuery } from "../search/kernel.ts";
+import type { RunQueueSource } from "./run-queue.ts";
 
 /** What the worker receives once, through `workerData`. */
 export interface WorkerInit {
@@ -8,7 +9,7 @@ export interface WorkerInit {
   /** Every this many ms of scanning the worker asks whether to give its core away (0 = never; pacing.ts). */
   yieldEveryMs: number;
   /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */
-  runQueue: { fd: number; cpus: number } | undefined;
+  runQueue: Pick<RunQueueSource, "fd" | "cpus"> | undefined;
 }
 
 /** Main → worker: scan candidates [start, end) of one search. */
