@@ -12,6 +12,14 @@ import { type RunQueueSource, runQueueProbe } from "./run-queue.ts";
 
 export const FALLBACK_PAUSE_EVERY_MS = 0.5;
 
+/** What the workers of a pool do, for the server's listening log: which of the three cases below applies. */
+export type PausingMode = "when-a-thread-waits" | "unconditionally" | "never";
+
+export function pausingMode(yieldEveryMs: number, runQueue: object | undefined): PausingMode {
+  if (yieldEveryMs <= 0) return "never";
+  return runQueue === undefined ? "unconditionally" : "when-a-thread-waits";
+}
+
 /** The pacing for `yieldEveryMs` (0 = never pause: undefined) with the pool's run-queue source, if any. */
 export function createPacing(
   yieldEveryMs: number,

@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { shuttingDown } from "../errors.ts";
 import { searchFailed } from "./errors.ts";
+import { type PausingMode, pausingMode } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
 import { openRunQueueSource, type RunQueueSource } from "./run-queue.ts";
 import { Scheduler, type SearchRequest, type Slice } from "./scheduler.ts";
@@ -213,6 +214,11 @@ export class SearchPool {
    */
   whenNoneExecuting(signal: AbortSignal): Promise<void> {
     return waitUntilNoneExecuting(signal, this.#state);
+  }
+
+  /** Whether workers pause only when another thread waits for a CPU, every 0.5 ms (no run queue), or never. */
+  get pausing(): PausingMode {
+    return pausingMode(this.#yieldEveryMs, this.#runQueue);
   }
 
   /**

@@ -181,6 +181,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     port,
     workers: options.workers,
     workerYieldMs: options.workerYieldMs,
+    workerPauses: pool.pausing,
     maximumHashes: options.maximumHashes,
     dataDir: options.dataDir,
   });

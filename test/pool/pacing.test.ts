@@ -12,6 +12,7 @@ import {
   runnableCount,
   runQueueProbe,
 } from "../../src/pool/run-queue.ts";
+import { usePool } from "./helpers.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const count = (text: string) => runnableCount(bytes(text), bytes(text).length);
@@ -103,5 +104,11 @@ describe("pacing", () => {
     assert.equal(often?.everyMs, FALLBACK_PAUSE_EVERY_MS);
     assert.equal(often?.shouldPause(), true);
     assert.equal(createPacing(2, undefined)?.everyMs, 2);
+  });
+
+  test("a pool says how its workers pause (the server logs it when it starts listening)", (t) => {
+    const expected = existsSync(LOADAVG_PATH) ? "when-a-thread-waits" : "unconditionally";
+    assert.equal(usePool(t, { workers: 1, yieldEveryMs: 0.05 }).pausing, expected);
+    assert.equal(usePool(t, { workers: 1, yieldEveryMs: 0 }).pausing, "never");
   });
 });

@@ -61,8 +61,10 @@ describe("shutdown", () => {
       dataDir,
     ]);
     try {
-      const listening = await server.printed(/"event":"listening".*"port":\d+/);
+      const listening = await server.printed(/"event":"listening".*"port":\d+.*"workerPauses":"[a-z-]+"/);
       const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
+      // The operator can tell whether the workers read the run queue or fell back to pausing unconditionally.
+      assert.match(listening, /"workerPauses":"(when-a-thread-waits|unconditionally)"/);
       const client = createClient(HashFinder, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
       const stream = client
         .findRange({ desiredName: NEVER, interestingHammingDistance: 4 })
