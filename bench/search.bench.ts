@@ -459,9 +459,9 @@ interface CancelComparison {
 const warmUpCalls = (opts: Options) => (opts.quick ? 50 : 400);
 
 /**
- * `trials` cancelled calls (after a few warm-ups) to each of two servers, one whose workers pause as by default
- * and one whose workers never pause, alternating call by call so that both sides see the same machine (the
- * tail moves with what else the host runs). `open` connects a client to a server for `calls` calls. One search
+ * `warmUps` then `trials` cancelled calls to each of two servers, one whose workers pause as by default and one
+ * whose workers never pause, alternating call by call so that both sides see the same machine (the tail moves
+ * with what else the host runs); the warm-up calls are kept apart from the trials. `open` connects a client to a server for `calls` calls. One search
  * runs at a time: the other server's workers wait for work.
  */
 async function cancelTrials(

@@ -74,7 +74,7 @@ const MAX_CRASH_STREAK = 5;
 /**
  * Default interval of the workers' question "does another thread wait for a CPU?". On a 2-core Linux VM (HZ=250,
  * EEVDF) with every core searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went
- * from 50–100 per 1,000 never pausing, and 16–44 pausing every 0.5 ms unconditionally (14 % of pool throughput),
+ * from 50–102 per 1,000 never pausing, and 16–44 pausing every 0.5 ms unconditionally (14 % of pool throughput),
  * to 5–16 asking every 0.05 ms (6–12 %: the reads, and pauses while the event loop works); asking every 0.1 or
  * 0.25 ms let more through. `npm run bench` prints both sides.
  */

@@ -39,7 +39,7 @@ export interface SliceResult {
   scanned: number;
   /** True when the stop flag ended the scan before the slice was done. */
   stopped: boolean;
-  /** Times the scan gave its core away (see `yieldEveryMs`). */
+  /** Times the scan gave its core away (see Pacing). */
   pauses: number;
 }
 

@@ -10,7 +10,10 @@ export interface ServerOptions {
   port: number;
   /** Search worker threads. Default: the CPU count. */
   workers: number;
-  /** A worker gives its core away for a moment after each this many ms of scanning; 0 = never. Default 0.5. */
+  /**
+   * Every this many ms of scanning a worker asks whether another thread waits for a CPU and, if so, gives its core
+   * away for a moment (the pool's `yieldEveryMs`); 0 = never. Default DEFAULT_YIELD_EVERY_MS (0.05).
+   */
   workerYieldMs: number;
   /** Candidates one search call may examine; 0 = unlimited. Default 1,000,000 (the reference's budget). */
   maximumHashes: number;
