@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { Worker } from "node:worker_threads";
 import { createPacing, FALLBACK_PAUSE_EVERY_MS } from "../../src/pool/pacing.ts";
@@ -17,17 +17,20 @@ import { usePool } from "./helpers.ts";
 const bytes = (text: string) => new TextEncoder().encode(text);
 const count = (text: string) => runnableCount(bytes(text), bytes(text).length);
 
-/** A file shaped like /proc/loadavg, opened as the pool opens the real one (closed after the test). */
-function fakeLoadavg(t: TestContext, text: string): RunQueueSource {
+/** Writes `text` to a file named loadavg in a temporary folder removed after the test; returns its path. */
+function loadavgFile(t: TestContext, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "cancelkit-loadavg-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "loadavg");
   writeFileSync(path, text);
-  const source = openRunQueueSource(path);
-  t.after(() => {
-    source?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  return path;
+}
+
+/** A file shaped like /proc/loadavg, opened as the pool opens the real one (closed after the test). */
+function fakeLoadavg(t: TestContext, text: string): RunQueueSource {
+  const source = openRunQueueSource(loadavgFile(t, text));
   assert.ok(source !== undefined, `${JSON.stringify(text)} should read as a run queue`);
+  t.after(() => source.close());
   return source;
 }
 
@@ -55,12 +58,9 @@ describe("run queue (/proc/loadavg)", () => {
   });
 
   test("a file that does not read as /proc/loadavg is no source", (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "cancelkit-loadavg-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, "loadavg");
-    writeFileSync(path, "not a load average\n");
+    const path = loadavgFile(t, "not a load average\n");
     assert.equal(openRunQueueSource(path), undefined);
-    assert.equal(openRunQueueSource(join(dir, "missing")), undefined);
+    assert.equal(openRunQueueSource(join(dirname(path), "missing")), undefined);
   });
 
   test("on Linux, busy threads beyond the CPUs show as waiting", {
