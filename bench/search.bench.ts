@@ -16,7 +16,12 @@ import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
-import { DEFAULT_YIELD_EVERY_MS, SearchPool, type SearchRun } from "../src/pool/pool.ts";
+import {
+  DEFAULT_STOP_WAIT_MS,
+  DEFAULT_YIELD_EVERY_MS,
+  SearchPool,
+  type SearchRun,
+} from "../src/pool/pool.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
@@ -241,11 +246,22 @@ interface BenchServer {
   close(): Promise<void>;
 }
 
+/** How a server's workers and event loop behave around a cancel (the server options of the same names). */
+interface CancelTuning {
+  workerYieldMs: number;
+  stopWaitMs: number;
+}
+
+const DEFAULT_TUNING: CancelTuning = {
+  workerYieldMs: DEFAULT_YIELD_EVERY_MS,
+  stopWaitMs: DEFAULT_STOP_WAIT_MS,
+};
+
 /** A real server on 127.0.0.1:0 (no hash budget, no per-client share) and a gRPC client for it. */
 async function startBenchServer(
   workers: number,
   maxRunning = 4 * workers,
-  workerYieldMs = DEFAULT_YIELD_EVERY_MS,
+  { workerYieldMs, stopWaitMs } = DEFAULT_TUNING,
 ): Promise<BenchServer> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-bench-"));
   const server = await startServer(
@@ -254,6 +270,7 @@ async function startBenchServer(
       port: 0,
       workers,
       workerYieldMs,
+      stopWaitMs,
       maximumHashes: 0,
       maxRunning,
       maxQueued: 16,
@@ -282,9 +299,9 @@ async function withServer<T>(
   workers: number,
   maxRunning: number | undefined,
   body: (s: BenchServer) => Promise<T>,
-  workerYieldMs?: number,
+  tuning?: CancelTuning,
 ): Promise<T> {
-  const s = await startBenchServer(workers, maxRunning, workerYieldMs);
+  const s = await startBenchServer(workers, maxRunning, tuning);
   try {
     return await body(s);
   } finally {
@@ -442,12 +459,24 @@ interface CancelClient {
   close(): Promise<void>;
 }
 
-/** Cancel timings against the default server, and against one whose workers never pause (the baseline). */
+/**
+ * The servers the cancel trials compare: the default one; the same without the event loop's sleep after a cancel
+ * (`--stop-wait-ms 0`, so that row shows what that sleep adds); and the plain design, whose workers never pause
+ * and whose event loop never waits (the baseline).
+ */
+const CANCEL_SIDES = {
+  byDefault: DEFAULT_TUNING,
+  noStopWait: { ...DEFAULT_TUNING, stopWaitMs: 0 },
+  plain: { workerYieldMs: 0, stopWaitMs: 0 },
+} satisfies Record<string, CancelTuning>;
+
+type CancelSide = keyof typeof CANCEL_SIDES;
+
+/** Cancel timings of each side's trials, and the default server's warm-up calls. */
 interface CancelComparison {
-  pausing: CancelTiming[];
-  neverPausing: CancelTiming[];
+  trials: Record<CancelSide, CancelTiming[]>;
   /** The default server's warm-up calls, from its first: what a server that has just started gives. */
-  pausingWarmUp: CancelTiming[];
+  warmUp: CancelTiming[];
 }
 
 /**
@@ -458,11 +487,27 @@ interface CancelComparison {
  */
 const warmUpCalls = (opts: Options) => (opts.quick ? 50 : 400);
 
+/** Runs `body` with one server per side, all started before and closed after it. */
+async function withCancelServers<T>(
+  workers: number,
+  body: (servers: Record<CancelSide, BenchServer>) => Promise<T>,
+): Promise<T> {
+  const started: Partial<Record<CancelSide, BenchServer>> = {};
+  try {
+    for (const side of Object.keys(CANCEL_SIDES) as CancelSide[]) {
+      started[side] = await startBenchServer(workers, 1, CANCEL_SIDES[side]);
+    }
+    return await body(started as Record<CancelSide, BenchServer>);
+  } finally {
+    for (const server of Object.values(started)) await server.close();
+  }
+}
+
 /**
- * `warmUps` then `trials` cancelled calls to each of two servers, one whose workers pause as by default and one
- * whose workers never pause, alternating call by call so that both sides see the same machine (the tail moves
- * with what else the host runs); the warm-up calls are kept apart from the trials. `open` connects a client to a server for `calls` calls. One search
- * runs at a time: the other server's workers wait for work.
+ * `warmUps` then `trials` cancelled calls to each side's server, alternating call by call so that every side sees
+ * the same machine (the tail moves with what else the host runs); the warm-up calls are kept apart from the
+ * trials. `open` connects a client to a server for `calls` calls. One search runs at a time: the other servers'
+ * workers wait for work.
  */
 async function cancelTrials(
   workers: number,
@@ -471,83 +516,87 @@ async function cancelTrials(
   open: (s: BenchServer, calls: number) => CancelClient,
 ): Promise<CancelComparison> {
   const calls = warmUps + trials;
-  return withServer(
-    workers,
-    1,
-    (pausing) =>
-      withServer(
-        workers,
-        1,
-        async (neverPausing) => {
-          const side = (s: BenchServer) => ({
-            observed: observeSearches(s.server.pool),
-            client: open(s, calls),
-            timings: [] as CancelTiming[],
-            warmUp: [] as CancelTiming[],
-          });
-          const sides = { pausing: side(pausing), neverPausing: side(neverPausing) };
-          try {
-            for (let index = 0; index < calls; index++) {
-              for (const { client, observed, timings, warmUp } of Object.values(sides)) {
-                const timing = await client.trial(observed, index);
-                (index >= warmUps ? timings : warmUp).push(timing);
-              }
-            }
-          } finally {
-            for (const { client, observed } of Object.values(sides)) {
-              await client.close();
-              observed.restore();
-            }
-          }
-          return {
-            pausing: sides.pausing.timings,
-            neverPausing: sides.neverPausing.timings,
-            pausingWarmUp: sides.pausing.warmUp,
-          };
-        },
-        0,
-      ),
-    DEFAULT_YIELD_EVERY_MS,
-  );
+  return withCancelServers(workers, async (servers) => {
+    const sides = (Object.keys(CANCEL_SIDES) as CancelSide[]).map((side) => ({
+      side,
+      observed: observeSearches(servers[side].server.pool),
+      client: open(servers[side], calls),
+      timings: [] as CancelTiming[],
+      warmUp: [] as CancelTiming[],
+    }));
+    try {
+      for (let index = 0; index < calls; index++) {
+        for (const { client, observed, timings, warmUp } of sides) {
+          const timing = await client.trial(observed, index);
+          (index >= warmUps ? timings : warmUp).push(timing);
+        }
+      }
+    } finally {
+      for (const { client, observed } of sides) {
+        await client.close();
+        observed.restore();
+      }
+    }
+    const of = (side: CancelSide) => sides.find((s) => s.side === side) as (typeof sides)[number];
+    return {
+      trials: {
+        byDefault: of("byDefault").timings,
+        noStopWait: of("noStopWait").timings,
+        plain: of("plain").timings,
+      },
+      warmUp: of("byDefault").warmUp,
+    };
+  });
 }
 
-/** The rows of one client's cancel figure: default server vs never-pausing workers, trials interleaved. */
+/** The rows of one client's cancel figure: default server vs the plain one, trials interleaved. */
 function cancelFigureRows(
   client: string,
   trials: number,
-  { pausing: timings, neverPausing, pausingWarmUp }: CancelComparison,
+  comparison: CancelComparison,
   note: string,
 ): BenchRow[] {
+  const { byDefault: timings, noStopWait, plain } = comparison.trials;
   const stat = (values: number[]) =>
     `p50 ${fmt(percentile(values, 50))} / p99 ${fmt(percentile(values, 99))} ms`;
-  const stopped = timings.map((t) => t.toStopped);
-  const baselineStopped = neverPausing.map((t) => t.toStopped);
+  const stopped = (side: CancelTiming[]) => side.map((t) => t.toStopped);
   const name = (stat: string) =>
-    `cancel → last worker out of the kernel, ${stat} (${trials} trials after ${pausingWarmUp.length} warm-up calls, ${client})`;
+    `cancel → last worker out of the kernel, ${stat} (${trials} trials after ${comparison.warmUp.length} warm-up calls, ${client})`;
   const row = (label: string, pick: (values: number[]) => number): BenchRow => {
-    const value = pick(stopped);
-    const baseline = pick(baselineStopped);
+    const value = pick(stopped(timings));
+    const baseline = pick(stopped(plain));
     return {
       name: name(label),
       value,
       unit: "ms",
       baseline,
       ratio: value / baseline,
-      baselineName: "workers never pausing",
+      baselineName: "workers never pausing, event loop not waiting",
     };
   };
+  const p99 = (values: number[]) => percentile(values, 99);
+  const withoutWait = p99(stopped(noStopWait));
   return [
     {
       ...row("p50", (values) => percentile(values, 50)),
       note:
         `${note}; of which until the server's call signal aborts ${stat(timings.map((t) => t.toServerSignal))}, ` +
-        `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))}; ` +
+        `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))} ` +
+        `(without the stop wait: ${stat(noStopWait.map((t) => t.toStopped - t.toServerSignal))}); ` +
         `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}; ` +
-        `the ${pausingWarmUp.length} warm-up calls from the server's start: ` +
-        `${stat(pausingWarmUp.map((t) => t.toStopped))}`,
+        `the ${comparison.warmUp.length} warm-up calls from the server's start: ` +
+        `${stat(comparison.warmUp.map((t) => t.toStopped))}`,
     },
-    { ...row("p99", (values) => percentile(values, 99)), targets: [{ of: "value", op: "<=", limit: 2 }] },
+    { ...row("p99", p99), targets: [{ of: "value", op: "<=", limit: 2 }] },
     row("max", (values) => Math.max(...values)),
+    {
+      name: name("p99, default vs --stop-wait-ms 0"),
+      value: p99(stopped(timings)),
+      unit: "ms",
+      baseline: withoutWait,
+      ratio: p99(stopped(timings)) / withoutWait,
+      baselineName: "same pacing, event loop not waiting after the stop",
+    },
   ];
 }
 

@@ -35,8 +35,11 @@ export type SliceReply =
       stopped: boolean;
       /** Wall-clock milliseconds spent in the kernel, for slice-size tuning. */
       elapsedMs: number;
-      /** When the worker left the kernel, in ms since the epoch with sub-ms precision (this thread's clock). */
-      leftAt: number;
+      /**
+       * When the worker left the kernel, in ms since the epoch with sub-ms precision (this thread's clock); absent
+       * when the slice never entered it (its search had stopped before the worker came to it).
+       */
+      leftAt?: number;
       /** Times the scan gave its core away. */
       pauses: number;
     }

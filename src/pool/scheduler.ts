@@ -48,8 +48,8 @@ export interface SliceOutcome {
   scanned: number;
   stopped: boolean;
   elapsedMs: number;
-  /** When the worker left the kernel (ms since the epoch, the worker's clock). */
-  leftAt: number;
+  /** When the worker left the kernel (ms since the epoch, the worker's clock); absent if it never entered. */
+  leftAt?: number | undefined;
 }
 
 interface Completed {
@@ -62,6 +62,7 @@ type Ending =
   | { kind: "done" }
   | { kind: "budget" }
   | { kind: "returned" }
+  | { kind: "cancelled"; reason: unknown }
   | { kind: "failed"; error: unknown; afterBuffered: boolean };
 
 /** The scheduler's record of one search. */
@@ -104,6 +105,7 @@ export class Scheduler {
   readonly #state: Int32Array;
   readonly #limits: SchedulerLimits;
   readonly #wake: () => void;
+  readonly #cancelStopped: (slot: number) => void;
   readonly #sizer = new SliceSizer();
   readonly #running: Search[] = [];
   readonly #queue: Search[] = [];
@@ -115,11 +117,21 @@ export class Scheduler {
   /**
    * @param state shared state with `stopSlots` stop flags
    * @param wake called (synchronously) whenever a slice may have become available to dispatch
+   * @param cancelStopped called (synchronously) right after the stop flag of a search that was cancelled (its
+   *   signal aborted, or its consumer stopped reading) has been raised while slices of it were in flight;
+   *   not for a search that ended with its answer or its budget, whose result must go out first
    */
-  constructor(state: Int32Array, stopSlots: number, limits: SchedulerLimits, wake: () => void) {
+  constructor(
+    state: Int32Array,
+    stopSlots: number,
+    limits: SchedulerLimits,
+    wake: () => void,
+    cancelStopped: (slot: number) => void = () => {},
+  ) {
     this.#state = state;
     this.#limits = limits;
     this.#wake = wake;
+    this.#cancelStopped = cancelStopped;
     for (let slot = stopSlots - 1; slot >= 0; slot--) this.#freeSlots.push(slot);
   }
 
@@ -148,7 +160,7 @@ export class Scheduler {
       returned: () => this.#end(s, { kind: "returned" }),
     }));
     this.#perClient.set(request.client, clientCount + 1);
-    const onAbort = () => this.#end(search, { kind: "failed", error: signal.reason, afterBuffered: false });
+    const onAbort = () => this.#end(search, { kind: "cancelled", reason: signal.reason });
     signal.addEventListener("abort", onAbort, { once: true });
     search.detach = () => signal.removeEventListener("abort", onAbort);
 
@@ -181,7 +193,9 @@ export class Scheduler {
   sliceDone(slice: Slice, outcome: SliceOutcome): void {
     const search = slice.search;
     search.inFlight--;
-    search.lastLeftKernelAt = Math.max(search.lastLeftKernelAt ?? outcome.leftAt, outcome.leftAt);
+    if (outcome.leftAt !== undefined) {
+      search.lastLeftKernelAt = Math.max(search.lastLeftKernelAt ?? outcome.leftAt, outcome.leftAt);
+    }
     if (search.phase !== "running") {
       this.#releaseIfDrained(search);
       return;
@@ -284,7 +298,10 @@ export class Scheduler {
       search.completed.clear();
       search.uncommittedHits = 0;
       // In-flight slices of an ended search are useless: stop them at their next check of the flag.
-      if (search.inFlight > 0) raiseStop(this.#state, search.slot);
+      if (search.inFlight > 0) {
+        raiseStop(this.#state, search.slot);
+        if (ending.kind === "cancelled" || ending.kind === "returned") this.#cancelStopped(search.slot);
+      }
       this.#releaseIfDrained(search);
     } else {
       // Queued: removed before any slice existed, so no worker ever sees it.
@@ -299,6 +316,9 @@ export class Scheduler {
         search.channel.fail(budgetExhausted(search.budget), true);
         break;
       case "returned":
+        break;
+      case "cancelled":
+        search.channel.fail(ending.reason, false);
         break;
       case "failed":
         search.channel.fail(ending.error, ending.afterBuffered);

@@ -3,13 +3,16 @@
  *
  * Layout (indices into the Int32Array):
  *
- * | index                     | name              | written by            | meaning                               |
- * | ------------------------- | ----------------- | --------------------- | ------------------------------------- |
- * | 0                         | EXECUTING_COUNT   | workers (add/sub)     | workers inside `scanSlice` right now  |
- * | STOP_FLAGS_BASE + slot    | stop flag of slot | main thread (store)   | 1 = the search using that slot stops  |
+ * | index                          | name              | written by          | meaning                                  |
+ * | ------------------------------ | ----------------- | ------------------- | ---------------------------------------- |
+ * | 0                              | EXECUTING_COUNT   | workers (add/sub)   | workers inside `scanSlice` right now     |
+ * | STOP_FLAGS_BASE + 2 × slot     | stop flag of slot | main thread (store) | 1 = the search using that slot stops     |
+ * | STOP_FLAGS_BASE + 2 × slot + 1 | in-kernel count   | workers (add/sub)   | workers inside `scanSlice` for that slot |
  *
  * A running search owns one stop slot. The kernel reads `flags[slot]` with `Atomics.load` every
  * STOP_CHECK_INTERVAL candidates, so the slot index handed to the kernel is already offset by STOP_FLAGS_BASE.
+ * The per-slot count sits next to its flag so that a worker, which knows only the flag's index, finds it; the
+ * main thread sleeps on it after a cancel (stop-handoff.ts).
  *
  * Slot reuse: the main thread frees a slot only after every slice dispatched with it has posted its result
  * back (the worker posts after `scanSlice` returned, so no thread can still read the flag), and it clears the
@@ -19,8 +22,10 @@
 
 /** Workers currently executing a slice inside the kernel (not merely holding one in their message queue). */
 export const EXECUTING_COUNT = 0;
-/** First stop flag; the flag of stop slot `n` is at `STOP_FLAGS_BASE + n`. */
+/** First stop flag; the flag of stop slot `n` is at `STOP_FLAGS_BASE + SLOT_STRIDE * n`. */
 export const STOP_FLAGS_BASE = 1;
+/** Cells per stop slot: its flag, then its in-kernel count. */
+const SLOT_STRIDE = 2;
 
 /** Flag values. The flag only ever goes STOP_CLEAR → STOP_RAISED while a search owns the slot. */
 export const STOP_CLEAR = 0;
@@ -28,12 +33,18 @@ export const STOP_RAISED = 1;
 
 /** Allocates the shared state for `stopSlots` concurrent stop flags. */
 export function createSharedState(stopSlots: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer((STOP_FLAGS_BASE + stopSlots) * Int32Array.BYTES_PER_ELEMENT));
+  const cells = STOP_FLAGS_BASE + SLOT_STRIDE * stopSlots;
+  return new Int32Array(new SharedArrayBuffer(cells * Int32Array.BYTES_PER_ELEMENT));
 }
 
 /** Index into the shared array of stop slot `slot` (what the kernel receives as its `slot`). */
 export function stopFlagIndex(slot: number): number {
-  return STOP_FLAGS_BASE + slot;
+  return STOP_FLAGS_BASE + SLOT_STRIDE * slot;
+}
+
+/** Index of the in-kernel count of the slot whose flag is at `stopIndex`. */
+function inKernelIndex(stopIndex: number): number {
+  return stopIndex + 1;
 }
 
 /** Main thread: tells every slice of the search owning `slot` to stop at its next check. */
@@ -49,19 +60,48 @@ export function clearStop(state: Int32Array, slot: number): void {
   Atomics.store(state, stopFlagIndex(slot), STOP_CLEAR);
 }
 
-/** Worker: marks entry into the kernel (observability: `SearchPool.whenBusy`). */
-export function enterKernel(state: Int32Array): void {
+/** Worker: whether the search whose flag is at `stopIndex` has been told to stop. */
+export function stopRaised(state: Int32Array, stopIndex: number): boolean {
+  return Atomics.load(state, stopIndex) !== STOP_CLEAR;
+}
+
+/**
+ * Worker: marks entry into the kernel for the search whose flag is at `stopIndex` (observability:
+ * `SearchPool.whenExecuting`; the main thread's wait after a cancel).
+ */
+export function enterKernel(state: Int32Array, stopIndex: number): void {
   // add returns after the increment is visible to all threads; notify wakes a waitAsync in the main thread.
+  Atomics.add(state, inKernelIndex(stopIndex), 1);
   Atomics.add(state, EXECUTING_COUNT, 1);
   Atomics.notify(state, EXECUTING_COUNT);
 }
 
-/** Worker: marks exit from the kernel. Must pair with enterKernel (use try/finally). */
-export function leaveKernel(state: Int32Array): void {
-  // The decrement is ordered before the result's postMessage, so a main thread that receives the result and then
-  // reads the count never counts this slice as executing.
+/** Worker: marks exit from the kernel. Must pair with enterKernel, same `stopIndex` (use try/finally). */
+export function leaveKernel(state: Int32Array, stopIndex: number): void {
+  // The decrements are ordered before the result's postMessage, so a main thread that receives the result and
+  // then reads a count never counts this slice as executing. The total goes first: a main thread woken by the
+  // slot's count reaching 0 must not still count this slice in the total.
   Atomics.sub(state, EXECUTING_COUNT, 1);
+  Atomics.sub(state, inKernelIndex(stopIndex), 1);
+  Atomics.notify(state, inKernelIndex(stopIndex));
   Atomics.notify(state, EXECUTING_COUNT);
+}
+
+/**
+ * Main thread, blocking: sleeps until no worker is inside the kernel for stop slot `slot`, for at most `maxMs`.
+ * Returns whether they all left in time. Woken by the workers' notify as they leave; never spins.
+ */
+export function sleepUntilSlotLeft(state: Int32Array, slot: number, maxMs: number): boolean {
+  const index = inKernelIndex(stopFlagIndex(slot));
+  const until = performance.now() + maxMs;
+  for (;;) {
+    // Wait on the value seen: a leave in between makes wait return "not-equal" at once, so none is missed.
+    const seen = Atomics.load(state, index);
+    if (seen === 0) return true;
+    const left = until - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(state, index, seen, left);
+  }
 }
 
 /** Main thread: how many workers are inside the kernel right now. */

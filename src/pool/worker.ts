@@ -1,14 +1,15 @@
 /**
  * Worker thread entry: runs slice tasks with the search kernel, one at a time, in the order received, and posts
  * each result back. Stops a slice early when its search's stop flag is raised (read by the kernel), never by
- * being terminated. A kernel exception is reported as that slice's error; the thread stays alive.
+ * being terminated; a slice whose search had stopped before it came up is answered without entering the kernel.
+ * A kernel exception is reported as that slice's error; the thread stays alive.
  */
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
 import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
-import { enterKernel, leaveKernel } from "./shared-state.ts";
+import { enterKernel, leaveKernel, stopRaised } from "./shared-state.ts";
 
 /** Kernels kept per search: enough for every search a worker can interleave, small enough to forget old ones. */
 const KERNEL_CACHE_SIZE = 256;
@@ -39,8 +40,14 @@ function kernelFor(task: SliceTask): Kernel {
 
 function runSlice(task: SliceTask): SliceReply {
   try {
+    // The pool queues a second slice behind the running one; after a cancel it is dead on arrival. Answering it
+    // here, not from inside the kernel, keeps it out of "when the last worker left the kernel" and out of the
+    // in-kernel count the event loop sleeps on after a cancel (stop-handoff.ts).
+    if (stopRaised(state, task.stopIndex)) {
+      return { task: task.task, hits: [], scanned: 0, stopped: true, elapsedMs: 0, pauses: 0 };
+    }
     const kernel = kernelFor(task);
-    enterKernel(state);
+    enterKernel(state, task.stopIndex);
     const began = performance.now();
     try {
       const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, pacing);
@@ -57,7 +64,7 @@ function runSlice(task: SliceTask): SliceReply {
         pauses: result.pauses,
       };
     } finally {
-      leaveKernel(state);
+      leaveKernel(state, task.stopIndex);
     }
   } catch (error) {
     return { task: task.task, error };

@@ -109,6 +109,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
   const pool = new SearchPool({
     workers: options.workers,
     yieldEveryMs: options.workerYieldMs,
+    stopWaitMs: options.stopWaitMs,
     maxRunning: options.maxRunning,
     maxQueued: options.maxQueued,
     maxPerClient: options.maxPerClient,
@@ -182,6 +183,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     workers: options.workers,
     workerYieldMs: options.workerYieldMs,
     workerPauses: pool.pausing,
+    stopWaitMs: options.stopWaitMs,
     maximumHashes: options.maximumHashes,
     dataDir: options.dataDir,
   });

@@ -1,7 +1,7 @@
 /** Server options: defaults that protect the server, validation that names the option, and the --help text. */
 import { availableParallelism } from "node:os";
 import { parseDuration } from "../duration.ts";
-import { DEFAULT_YIELD_EVERY_MS } from "../pool/pool.ts";
+import { DEFAULT_STOP_WAIT_MS, DEFAULT_YIELD_EVERY_MS } from "../pool/pool.ts";
 
 export interface ServerOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -15,6 +15,11 @@ export interface ServerOptions {
    * away for a moment (the pool's `yieldEveryMs`); 0 = never. Default DEFAULT_YIELD_EVERY_MS (0.05).
    */
   workerYieldMs: number;
+  /**
+   * After a cancel stops a search, the event loop sleeps until its workers are out of the kernel, at most this
+   * many ms (the pool's `stopWaitMs`); 0 = never. Default DEFAULT_STOP_WAIT_MS (1).
+   */
+  stopWaitMs: number;
   /** Candidates one search call may examine; 0 = unlimited. Default 1,000,000 (the reference's budget). */
   maximumHashes: number;
   /** Searches that may share the workers at once; more wait in the queue. Default 4 × workers. */
@@ -36,6 +41,7 @@ export function defaultServerOptions(): ServerOptions {
     port: 50051,
     workers,
     workerYieldMs: DEFAULT_YIELD_EVERY_MS,
+    stopWaitMs: DEFAULT_STOP_WAIT_MS,
     maximumHashes: 1_000_000,
     maxRunning: 4 * workers,
     maxQueued: 64,
@@ -54,6 +60,7 @@ export const FLAG_NAMES = {
   port: "--port",
   workers: "--workers",
   workerYieldMs: "--worker-yield-ms",
+  stopWaitMs: "--stop-wait-ms",
   maximumHashes: "--maximum-hashes",
   maxRunning: "--max-running",
   maxQueued: "--max-queued",
@@ -90,6 +97,9 @@ export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   if (flags.workerYieldMs !== undefined) {
     options.workerYieldMs = decimal(flags.workerYieldMs, FLAG_NAMES.workerYieldMs, 0, 1000);
   }
+  if (flags.stopWaitMs !== undefined) {
+    options.stopWaitMs = decimal(flags.stopWaitMs, FLAG_NAMES.stopWaitMs, 0, 100);
+  }
   if (flags.maximumHashes !== undefined) {
     options.maximumHashes = integer(flags.maximumHashes, FLAG_NAMES.maximumHashes, 0);
   }
@@ -117,6 +127,8 @@ Options:
   --worker-yield-ms MS     every MS of scanning a worker gives its core away for a moment if another thread
                            waits for one, so that a cancel is heard at once when every core searches;
                            0 = never (default ${d.workerYieldMs})
+  --stop-wait-ms MS        after a cancel stops a search, the event loop sleeps up to MS until its workers
+                           have left the kernel, so that the stop lands at once; 0 = never (default ${d.stopWaitMs})
   --maximum-hashes N       candidates one search call may examine, 0 = unlimited (default ${d.maximumHashes})
   --max-running N          searches sharing the workers at once (default 4 × workers = ${d.maxRunning})
   --max-queued N           searches waiting for a running place before RESOURCE_EXHAUSTED (default ${d.maxQueued})

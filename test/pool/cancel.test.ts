@@ -107,6 +107,7 @@ describe("cancellation", () => {
       queued: 0,
       slicesStarted: 0,
       pauses: 0,
+      stopWaits: { waits: 0, timedOut: 0, skipped: 0 },
     });
     assert.equal(getEventListeners(controller.signal, "abort").length, 0);
   });

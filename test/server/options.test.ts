@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { DEFAULT_YIELD_EVERY_MS } from "../../src/pool/pool.ts";
+import { DEFAULT_STOP_WAIT_MS, DEFAULT_YIELD_EVERY_MS } from "../../src/pool/pool.ts";
 import { defaultServerOptions, resolveServerOptions, serverHelp } from "../../src/server/options.ts";
 
 describe("server options", () => {
@@ -18,6 +18,19 @@ describe("server options", () => {
         () => resolveServerOptions({ workerYieldMs: bad }),
         (error: unknown) => error instanceof RangeError && error.message.startsWith("--worker-yield-ms:"),
         `"${bad}"`,
+      );
+    }
+  });
+
+  test("--stop-wait-ms takes a number of ms, 0 to never wait, and defaults to the pool's", () => {
+    assert.equal(defaultServerOptions().stopWaitMs, DEFAULT_STOP_WAIT_MS);
+    assert.equal(resolveServerOptions({ stopWaitMs: "0.5" }).stopWaitMs, 0.5);
+    assert.equal(resolveServerOptions({ stopWaitMs: "0" }).stopWaitMs, 0);
+    assert.match(serverHelp(), /--stop-wait-ms MS .*\n.*0 = never \(default 1\)/);
+    for (const bad of ["", "-1", "soon", "101"]) {
+      assert.throws(
+        () => resolveServerOptions({ stopWaitMs: bad }),
+        new RangeError(`--stop-wait-ms: "${bad}" must be a number from 0 to 100`),
       );
     }
   });

@@ -57,14 +57,19 @@ describe("shutdown", () => {
       "200ms",
       "--maximum-hashes",
       "0",
+      "--stop-wait-ms",
+      "0.5",
       "--data-dir",
       dataDir,
     ]);
     try {
-      const listening = await server.printed(/"event":"listening".*"port":\d+.*"workerPauses":"[a-z-]+"/);
+      const listening = await server.printed(
+        /"event":"listening".*"port":\d+.*"workerPauses":"[a-z-]+","stopWaitMs":[\d.]+/,
+      );
       const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
       // The operator can tell whether the workers read the run queue or fell back to pausing unconditionally.
       assert.match(listening, /"workerPauses":"(when-a-thread-waits|unconditionally)"/);
+      assert.match(listening, /"stopWaitMs":0\.5$/);
       const client = createClient(HashFinder, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
       const stream = client
         .findRange({ desiredName: NEVER, interestingHammingDistance: 4 })
