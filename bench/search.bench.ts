@@ -373,6 +373,8 @@ interface CancelTiming {
   toServerSignal: number;
   /** … to the server's event loop seeing no worker in the kernel (woken by the workers' notify). */
   toObserved: number;
+  /** No worker was inside the kernel for the search when its flag went up: it stopped at the signal. */
+  noneInKernel: boolean;
 }
 
 /**
@@ -392,13 +394,20 @@ function cancelTiming(
 ): CancelTiming {
   const left = observed.runs.at(-1)?.lastLeftKernelAt;
   if (left === undefined) throw new Error(`trial ${trial}: the cancelled search never reported a slice`);
-  // The workers cannot stop before the cancel: a negative span means the clocks disagree (a clock step).
-  if (left < cancelAt)
-    throw new Error(`trial ${trial}: the workers stopped ${cancelAt - left} ms before the cancel`);
+  const signalled = observed.lastAbortAt();
+  // The server cannot hear the cancel before it is sent: a negative span means the clocks disagree (a clock step).
+  if (signalled < cancelAt)
+    throw new Error(
+      `trial ${trial}: the server's signal aborted ${cancelAt - signalled} ms before the cancel`,
+    );
+  // Every worker may have been between two slices when the flag went up (the next ones are then answered
+  // without entering the kernel): the search stopped right there, when the signal aborted.
+  const noneInKernel = left < cancelAt;
   return {
-    toStopped: left - cancelAt,
-    toServerSignal: observed.lastAbortAt() - cancelAt,
+    toStopped: (noneInKernel ? signalled : left) - cancelAt,
+    toServerSignal: signalled - cancelAt,
     toObserved: observedAt - cancelAt,
+    noneInKernel,
   };
 }
 
@@ -524,6 +533,7 @@ async function cancelTrials(
       timings: [] as CancelTiming[],
       warmUp: [] as CancelTiming[],
     }));
+    let failure: { error: unknown } | undefined;
     try {
       for (let index = 0; index < calls; index++) {
         for (const { client, observed, timings, warmUp } of sides) {
@@ -531,12 +541,21 @@ async function cancelTrials(
           (index >= warmUps ? timings : warmUp).push(timing);
         }
       }
-    } finally {
-      for (const { client, observed } of sides) {
+    } catch (error) {
+      failure = { error };
+    }
+    // Every client is closed, and a trial's own error wins: a client closed early fails too (the Go probe exits
+    // non-zero when its stdin ends before its last trial), and that must not hide why.
+    for (const { client, observed } of sides) {
+      try {
         await client.close();
+      } catch (error) {
+        failure ??= { error };
+      } finally {
         observed.restore();
       }
     }
+    if (failure !== undefined) throw failure.error;
     const of = (side: CancelSide) => sides.find((s) => s.side === side) as (typeof sides)[number];
     return {
       trials: {
@@ -584,6 +603,7 @@ function cancelFigureRows(
         `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))} ` +
         `(without the stop wait: ${stat(noStopWait.map((t) => t.toStopped - t.toServerSignal))}); ` +
         `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}; ` +
+        `${timings.filter((t) => t.noneInKernel).length} trials found no worker in the kernel (counted at the signal); ` +
         `the ${comparison.warmUp.length} warm-up calls from the server's start: ` +
         `${stat(comparison.warmUp.map((t) => t.toStopped))}`,
     },
