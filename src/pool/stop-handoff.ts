@@ -6,8 +6,9 @@
  * Why it is needed: the cancel wakes the event loop on a core where a worker (at the lowest priority) was
  * scanning. That worker is preempted, and Linux does not move a preempted thread to the other core while that
  * core keeps busy, so it reads its flag only once the event loop sleeps again — after Connect has run the call's
- * error path, 0.2–0.4 ms later on a 2-core VM. Sleeping right after the store hands the core straight to it: the
- * span from the store to the last worker out went from p50 0.27 to 0.05 ms there (README, "Performance").
+ * error path, 0.1–0.3 ms later on a 2-core VM. Sleeping right after the store hands the core straight to it: the
+ * span from the store to the last worker out went from p50 0.27 to 0.05 ms there, with a grpc-go client (README,
+ * "Performance").
  *
  * A wait that runs out means something else holds the cores and waiting does not help: the stops of the next
  * BACKOFF_MS do not wait, so a starved machine cannot turn a stream of cancels into a stalled event loop.
