@@ -8,7 +8,7 @@
  * more often than every FALLBACK_PAUSE_EVERY_MS, which bounds what the pauses cost (about 0.06 ms each).
  */
 import type { Pacing } from "../search/kernel.ts";
-import { type RunQueueSource, runQueueProbe } from "./run-queue.ts";
+import { type RunQueueSource, sharedRunQueueProbe } from "./run-queue.ts";
 
 export const FALLBACK_PAUSE_EVERY_MS = 0.5;
 
@@ -23,10 +23,11 @@ export function pausingMode(yieldEveryMs: number, runQueue: object | undefined):
 /** The pacing for `yieldEveryMs` (0 = never pause: undefined) with the pool's run-queue source, if any. */
 export function createPacing(
   yieldEveryMs: number,
-  runQueue: Pick<RunQueueSource, "fd" | "cpus"> | undefined,
+  runQueue: Pick<RunQueueSource, "fd" | "cpus" | "shared"> | undefined,
 ): Pacing | undefined {
   if (yieldEveryMs <= 0) return undefined;
-  const othersWaiting = runQueue === undefined ? undefined : runQueueProbe(runQueue);
+  // The pool's workers share one read per interval between them.
+  const othersWaiting = runQueue === undefined ? undefined : sharedRunQueueProbe(runQueue);
   if (othersWaiting === undefined) {
     return { everyMs: Math.max(yieldEveryMs, FALLBACK_PAUSE_EVERY_MS), shouldPause: () => true };
   }

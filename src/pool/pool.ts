@@ -264,8 +264,9 @@ export class SearchPool {
   }
 
   #spawn(): PoolWorker {
+    const source = this.#runQueue;
     const runQueue =
-      this.#runQueue === undefined ? undefined : { fd: this.#runQueue.fd, cpus: this.#runQueue.cpus };
+      source === undefined ? undefined : { fd: source.fd, cpus: source.cpus, shared: source.shared };
     const init: WorkerInit = { state: this.#state, yieldEveryMs: this.#yieldEveryMs, runQueue };
     const thread = new Worker(this.#workerUrl, { workerData: init });
     const worker: PoolWorker = { thread, inFlight: new Map(), lastError: undefined };

@@ -9,7 +9,7 @@ export interface WorkerInit {
   /** Every this many ms of scanning the worker asks whether to give its core away (0 = never; pacing.ts). */
   yieldEveryMs: number;
   /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */
-  runQueue: Pick<RunQueueSource, "fd" | "cpus"> | undefined;
+  runQueue: Pick<RunQueueSource, "fd" | "cpus" | "shared"> | undefined;
 }
 
 /** Main → worker: scan candidates [start, end) of one search. */

@@ -11,6 +11,7 @@ import {
   type RunQueueSource,
   runnableCount,
   runQueueProbe,
+  sharedRunQueueProbe,
 } from "../../src/pool/run-queue.ts";
 import { usePool } from "./helpers.ts";
 
@@ -57,6 +58,24 @@ describe("run queue (/proc/loadavg)", () => {
     assert.equal(threeCpus?.(), false);
   });
 
+  test("threads sharing a source read it about once per interval between them", (t) => {
+    const path = loadavgFile(t, "0 0 0 3/10 1\n");
+    const source = openRunQueueSource(path);
+    assert.ok(source !== undefined);
+    t.after(() => source.close());
+    // Two askers on one source, as two workers of a pool are.
+    const first = sharedRunQueueProbe({ ...source, cpus: 2 });
+    const second = sharedRunQueueProbe({ ...source, cpus: 2 });
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(first(), true, "the first question reads the file: 3 runnable on 2 CPUs");
+    writeFileSync(path, "0 0 0 2/10 1\n");
+    assert.equal(second(), true, "the second takes that answer: the file says otherwise by now, unread");
+    assert.equal(second(), false, "nobody read since its last question: it reads");
+    assert.equal(first(), false, "and the first takes that one");
+    writeFileSync(path, "0 0 0 5/10 1\n");
+    assert.equal(first(), true, "its next question reads again");
+  });
+
   test("a file that does not read as /proc/loadavg is no source", (t) => {
     const path = loadavgFile(t, "not a load average\n");
     assert.equal(openRunQueueSource(path), undefined);
@@ -92,8 +111,8 @@ describe("pacing", () => {
   });
 
   test("with a run queue, pause only when a thread waits, asking every yieldEveryMs", (t) => {
-    const busy = createPacing(0.05, { fd: fakeLoadavg(t, "0 0 0 3/10 1\n").fd, cpus: 2 });
-    const calm = createPacing(0.05, { fd: fakeLoadavg(t, "0 0 0 2/10 1\n").fd, cpus: 2 });
+    const busy = createPacing(0.05, { ...fakeLoadavg(t, "0 0 0 3/10 1\n"), cpus: 2 });
+    const calm = createPacing(0.05, { ...fakeLoadavg(t, "0 0 0 2/10 1\n"), cpus: 2 });
     assert.equal(busy?.everyMs, 0.05);
     assert.equal(busy?.shouldPause(), true);
     assert.equal(calm?.shouldPause(), false);
