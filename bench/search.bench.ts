@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
+import { monotonicMs } from "../src/pool/clock.ts";
 import {
   DEFAULT_STOP_WAIT_MS,
   DEFAULT_YIELD_EVERY_MS,
@@ -377,14 +378,6 @@ interface CancelTiming {
   noneInKernel: boolean;
 }
 
-/**
- * Now in ms since the epoch with sub-ms precision: the clock of the workers' `leftAt` (each thread's
- * timeOrigin + now()) and, on the same machine, of Go's time.Now().
- */
-function wallMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /** One cancelled trial's spans from `cancelAt`, once its search has ended and the pool is idle. */
 function cancelTiming(
   trial: number,
@@ -433,7 +426,7 @@ interface ObservedSearches {
   readonly runs: SearchRun[];
   /** Searches started since observing began. */
   started(): number;
-  /** When (wallMs) the signal of the last search started aborted. */
+  /** When (monotonicMs) the signal of the last search started aborted. */
   lastAbortAt(): number;
   restore(): void;
 }
@@ -446,7 +439,7 @@ function observeSearches(pool: SearchPool, keep = 1): ObservedSearches {
   const search = pool.search.bind(pool);
   pool.search = (signal, request) => {
     signal.addEventListener("abort", () => {
-      abortedAt = wallMs();
+      abortedAt = monotonicMs();
     });
     const run = search(signal, request);
     started++;
@@ -636,10 +629,10 @@ async function cancelInProcess(
   await pool.whenExecuting(AbortSignal.timeout(WAIT_MS));
   await until("every worker is in the kernel", () => pool.executing() === workers);
 
-  const cancelAt = wallMs();
+  const cancelAt = monotonicMs();
   abort.abort();
   await untilSearchStopped(pool);
-  const observedAt = wallMs();
+  const observedAt = monotonicMs();
   await pool.whenIdle();
 
   const error = await call;
@@ -721,7 +714,8 @@ interface CancelLoopLine {
   trial?: number;
   started?: boolean;
   /** The wall clock just before the probe's cancel(). */
-  cancelAtUnixMicros?: number;
+  /** CLOCK_MONOTONIC just before the probe's cancel(), in ns: the clock of the workers' `leftAt`. */
+  cancelAtMonotonicNanos?: number;
   code?: string;
   details?: string;
 }
@@ -729,8 +723,8 @@ interface CancelLoopLine {
 /**
  * The cancel figure with the client where real clients are: grpc-go in its own process (test/interop/go, scenario
  * cancel-loop). Per trial the probe starts a never-matching Find; once every worker is in the kernel it is told
- * "go" and cancels its context; the clock runs from its time.Now() just before cancel() to the last worker's own
- * clock as it left the kernel. Skipped, with the reason, without the Go toolchain and packaged grpc-go sources.
+ * "go" and cancels its context; the clock runs from just before its cancel() to the last worker's leaving the
+ * kernel, both read on the machine's monotonic clock. Skipped, with the reason, without the Go toolchain and packaged grpc-go sources.
  */
 async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const trials = opts.quick ? 50 : 200;
@@ -746,8 +740,8 @@ async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]>
       client,
       trials,
       await cancelTrials(workers, trials, warmUpCalls(opts), open),
-      `from grpc-go's time.Now() just before cancel() to the last worker's own clock as it left the kernel, ` +
-        `both on CLOCK_REALTIME; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
+      `from just before grpc-go's cancel() to the last worker's leaving the kernel, ` +
+        `both read on CLOCK_MONOTONIC; probe built in ${(built.generateMs + built.buildMs).toFixed(0)} ms ` +
         `(protoc + go build, before the trials); "other processes" below include that build and the client`,
     );
   } finally {
@@ -795,13 +789,13 @@ class GoCancelLoop implements CancelClient {
     await until("every worker is in the kernel", () => pool.executing() === this.#workers);
     this.#stdin.write("go\n");
     await untilSearchStopped(pool);
-    const observedAt = wallMs();
+    const observedAt = monotonicMs();
     const ended = await this.#nextLine(index);
-    if (ended.code !== "Canceled" || ended.cancelAtUnixMicros === undefined) {
+    if (ended.code !== "Canceled" || ended.cancelAtMonotonicNanos === undefined) {
       throw new Error(`trial ${index}: the grpc-go call ended with ${JSON.stringify(ended)}`);
     }
     await pool.whenIdle();
-    return cancelTiming(index, ended.cancelAtUnixMicros / 1000, observed, observedAt);
+    return cancelTiming(index, ended.cancelAtMonotonicNanos / 1e6, observed, observedAt);
   }
 
   /** Ends the loop: the probe exits 0 once its stdin closes after the last trial. */

@@ -36,8 +36,8 @@ export type SliceReply =
       /** Wall-clock milliseconds spent in the kernel, for slice-size tuning. */
       elapsedMs: number;
       /**
-       * When the worker left the kernel, in ms since the epoch with sub-ms precision (this thread's clock); absent
-       * when the slice never entered it (its search had stopped before the worker came to it).
+       * When the worker left the kernel, in ms on the machine's monotonic clock (clock.ts); absent when the slice
+       * never entered it (its search had stopped before the worker came to it).
        */
       leftAt?: number;
       /** Times the scan gave its core away. */

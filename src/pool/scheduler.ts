@@ -48,7 +48,7 @@ export interface SliceOutcome {
   scanned: number;
   stopped: boolean;
   elapsedMs: number;
-  /** When the worker left the kernel (ms since the epoch, the worker's clock); absent if it never entered. */
+  /** When the worker left the kernel (ms, the machine's monotonic clock); absent if it never entered. */
   leftAt?: number | undefined;
 }
 

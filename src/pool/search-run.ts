@@ -13,8 +13,8 @@ export interface SearchRun extends AsyncIterable<Hit> {
   /** Committed hits waiting to be read. */
   readonly buffered: number;
   /**
-   * When a slice of this search last left the kernel, in ms since the epoch (sub-ms precision, read by the
-   * worker); undefined before any slice has come back. Once the search has ended and the pool has no slice of
+   * When a slice of this search last left the kernel, in ms on the machine's monotonic clock (clock.ts, read by
+   * the worker); undefined before any slice has come back. Once the search has ended and the pool has no slice of
    * it left, this is when its last worker stopped: the end of the "cancel → stopped" span.
    */
   readonly lastLeftKernelAt: number | undefined;

@@ -7,6 +7,7 @@
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
+import { monotonicMs } from "./clock.ts";
 import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
 import { enterKernel, leaveKernel, stopRaised } from "./shared-state.ts";
@@ -52,6 +53,7 @@ function runSlice(task: SliceTask): SliceReply {
     try {
       const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, pacing);
       const left = performance.now();
+      const leftAt = monotonicMs();
       const hits: number[] = [];
       for (const hit of result.hits) hits.push(hit.index, hit.distance);
       return {
@@ -60,7 +62,7 @@ function runSlice(task: SliceTask): SliceReply {
         scanned: result.scanned,
         stopped: result.stopped,
         elapsedMs: left - began,
-        leftAt: performance.timeOrigin + left,
+        leftAt,
         pauses: result.pauses,
       };
     } finally {

@@ -16,8 +16,9 @@
 //	                                      after a line "go" on stdin; prints the code
 //	cancel-loop N                      -> N trials on one connection, each after a line "start" on stdin: starts
 //	                                      a Find for "~~~~" (never matches), prints {"trial":i,"started":true},
-//	                                      cancels after a line "go", prints {"trial":i,"cancelAtUnixMicros":T,
-//	                                      "code":...}, T being the wall clock just before cancel()
+//	                                      cancels after a line "go", prints {"trial":i,"cancelAtMonotonicNanos":T,
+//	                                      "code":...}, T being CLOCK_MONOTONIC just before cancel(): the clock
+//	                                      Node's process.hrtime reads, shared by every process on the machine
 //	deadline MS                        -> Find that never matches under context.WithTimeout(MS)
 //	invalid                            -> Find with an empty name: code and details
 //	todo-flow                          -> the client flow of "gRPC Go for Professionals" (chapter 7) with
@@ -43,6 +44,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -224,12 +226,22 @@ func runCancelLoop(c hashpb.HashFinderClient, args []string) result {
 		}()
 		printLine(result{"trial": i, "started": true})
 		expect(i, "go")
-		at := time.Now()
+		at := monotonicNanos()
 		cancel()
-		r := withStatus(result{"trial": i, "cancelAtUnixMicros": at.UnixMicro()}, <-done)
+		r := withStatus(result{"trial": i, "cancelAtMonotonicNanos": at}, <-done)
 		printLine(r)
 	}
 	return result{"trials": n}
+}
+
+// monotonicNanos reads CLOCK_MONOTONIC. time.Now() carries a monotonic reading too, but only relative to this
+// process's start; the server compares against its own reading of the same kernel clock.
+func monotonicNanos() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		fail("clock_gettime: %v", err)
+	}
+	return ts.Nano()
 }
 
 func readLine(f *os.File) (string, error) {
