@@ -82,14 +82,14 @@ const MAX_CRASH_STREAK = 5;
  * Default interval of the workers' question "does another thread wait for a CPU?". On a 2-core Linux VM (HZ=250,
  * EEVDF) with every core searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went
  * from 50–102 per 1,000 never pausing, and 16–44 pausing every 0.5 ms unconditionally (14 % of pool throughput),
- * to 5–16 asking every 0.05 ms (6–12 %: the reads, and pauses while the event loop works); asking every 0.1 or
- * 0.25 ms let more through. `npm run bench` prints both sides.
+ * to 5–16 asking every 0.05 ms (6–12 %: the reads, and pauses while the event loop works; 4–11 % once the
+ * workers shared the reads); asking every 0.1 or 0.25 ms let more through. `npm run bench` prints both sides.
  */
 export const DEFAULT_YIELD_EVERY_MS = 0.05;
 
 /**
- * Default longest sleep of the event loop after a cancel. On a 2-core VM the workers were out 0.05–0.08 ms (p50)
- * and 0.3–1.7 ms (p99) after the server heard the cancel, in 200-trial bench runs; a wait that runs out stops the
+ * Default longest sleep of the event loop after a cancel. On a 2-core VM the workers were out 0.05–0.09 ms (p50)
+ * and 0.2–1.7 ms (p99) after the server heard the cancel, in 200-trial bench runs; a wait that runs out stops the
  * waiting for a while (stop-handoff.ts).
  */
 export const DEFAULT_STOP_WAIT_MS = 1;
