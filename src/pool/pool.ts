@@ -117,12 +117,10 @@ export class SearchPool {
 
   constructor(options: SearchPoolOptions) {
     const yieldEveryMs = options.yieldEveryMs ?? DEFAULT_YIELD_EVERY_MS;
-    if (!Number.isFinite(yieldEveryMs) || yieldEveryMs < 0)
-      throw new RangeError(`yieldEveryMs must be a number ≥ 0, got ${yieldEveryMs}`);
+    requireMilliseconds("yieldEveryMs", yieldEveryMs);
     this.#yieldEveryMs = yieldEveryMs;
     const stopWaitMs = options.stopWaitMs ?? DEFAULT_STOP_WAIT_MS;
-    if (!Number.isFinite(stopWaitMs) || stopWaitMs < 0)
-      throw new RangeError(`stopWaitMs must be a number ≥ 0, got ${stopWaitMs}`);
+    requireMilliseconds("stopWaitMs", stopWaitMs);
     const workers = options.workers ?? availableParallelism();
     const maxRunning = options.maxRunning ?? workers * 4;
     const slicesPerWorker = options.slicesPerWorker ?? 2;
@@ -367,6 +365,12 @@ export class SearchPool {
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** A duration option: a finite number of ms ≥ 0. */
+function requireMilliseconds(name: string, value: number): void {
+  if (!Number.isFinite(value) || value < 0)
+    throw new RangeError(`${name} must be a number ≥ 0, got ${value}`);
 }
 
 function requireInteger(name: string, value: number, min: number): void {

@@ -8,6 +8,9 @@ import {
   type SearchRun,
 } from "../../src/pool/pool.ts";
 
+/** Far more candidates than the kernel could scan during a test: only the stop flag can end such a slice. */
+export const ENDLESS_SLICE = 2 ** 40;
+
 /** A query that never hits in any search we run (8 characters at distance 0: ~1e-11 per candidate). */
 export const NEVER: SearchQuery = { target: "zzzzzzzz", ideal: 0, interesting: -1 };
 

@@ -27,12 +27,17 @@ function loadavgFile(t: TestContext, text: string): string {
   return path;
 }
 
-/** A file shaped like /proc/loadavg, opened as the pool opens the real one (closed after the test). */
-function fakeLoadavg(t: TestContext, text: string): RunQueueSource {
-  const source = openRunQueueSource(loadavgFile(t, text));
-  assert.ok(source !== undefined, `${JSON.stringify(text)} should read as a run queue`);
+/** Opens a file shaped like /proc/loadavg as the pool opens the real one (closed after the test). */
+function openLoadavg(t: TestContext, path: string): RunQueueSource {
+  const source = openRunQueueSource(path);
+  assert.ok(source !== undefined, `${path} should read as a run queue`);
   t.after(() => source.close());
   return source;
+}
+
+/** A file with `text`, opened as the pool opens /proc/loadavg. */
+function fakeLoadavg(t: TestContext, text: string): RunQueueSource {
+  return openLoadavg(t, loadavgFile(t, text));
 }
 
 describe("run queue (/proc/loadavg)", () => {
@@ -60,9 +65,7 @@ describe("run queue (/proc/loadavg)", () => {
 
   test("threads sharing a source read it about once per interval between them", (t) => {
     const path = loadavgFile(t, "0 0 0 3/10 1\n");
-    const source = openRunQueueSource(path);
-    assert.ok(source !== undefined);
-    t.after(() => source.close());
+    const source = openLoadavg(t, path);
     // Two askers on one source, as two workers of a pool are.
     const first = sharedRunQueueProbe({ ...source, cpus: 2 });
     const second = sharedRunQueueProbe({ ...source, cpus: 2 });

@@ -12,10 +12,8 @@ import {
   stopFlagIndex,
 } from "../../src/pool/shared-state.ts";
 import { BACKOFF_MS, StopHandoff } from "../../src/pool/stop-handoff.ts";
-import { collect, DOCTOR_RANGE, find, NEVER, noAbort, usePool } from "./helpers.ts";
+import { collect, DOCTOR_RANGE, ENDLESS_SLICE, find, NEVER, noAbort, usePool } from "./helpers.ts";
 
-/** Far more candidates than the kernel could scan during the test: only the stop flag can end such a slice. */
-const ENDLESS_SLICE = 2 ** 40;
 /** A limit on the event loop's sleep no healthy machine reaches, so that what the tests see is the handoff. */
 const PATIENT_MS = 10_000;
 
