@@ -305,9 +305,8 @@ async function withServer<T>(
   workers: number,
   maxRunning: number | undefined,
   body: (s: BenchServer) => Promise<T>,
-  tuning?: CancelTuning,
 ): Promise<T> {
-  const s = await startBenchServer(workers, maxRunning, tuning);
+  const s = await startBenchServer(workers, maxRunning);
   try {
     return await body(s);
   } finally {
@@ -554,14 +553,10 @@ async function cancelTrials(
       }
     }
     if (failure !== undefined) throw failure.error;
-    const of = (side: CancelSide) => sides.find((s) => s.side === side) as (typeof sides)[number];
+    const trialsBySide = Object.fromEntries(sides.map(({ side, timings }) => [side, timings]));
     return {
-      trials: {
-        byDefault: of("byDefault").timings,
-        noStopWait: of("noStopWait").timings,
-        plain: of("plain").timings,
-      },
-      warmUp: of("byDefault").warmUp,
+      trials: trialsBySide as Record<CancelSide, CancelTiming[]>,
+      warmUp: sides.find(({ side }) => side === "byDefault")?.warmUp ?? [],
     };
   });
 }
@@ -592,6 +587,7 @@ function cancelFigureRows(
     };
   };
   const p99 = (values: number[]) => percentile(values, 99);
+  const defaultP99 = p99(stopped(timings));
   const withoutWait = p99(stopped(noStopWait));
   return [
     {
@@ -609,10 +605,10 @@ function cancelFigureRows(
     row("max", (values) => Math.max(...values)),
     {
       name: name("p99, default vs --stop-wait-ms 0"),
-      value: p99(stopped(timings)),
+      value: defaultP99,
       unit: "ms",
       baseline: withoutWait,
-      ratio: p99(stopped(timings)) / withoutWait,
+      ratio: defaultP99 / withoutWait,
       baselineName: "same pacing, event loop not waiting after the stop",
     },
   ];
@@ -718,7 +714,6 @@ async function cancelRows(opts: Options, workers: number): Promise<BenchRow[]> {
 interface CancelLoopLine {
   trial?: number;
   started?: boolean;
-  /** The wall clock just before the probe's cancel(). */
   /** CLOCK_MONOTONIC just before the probe's cancel(), in ns: the clock of the workers' `leftAt`. */
   cancelAtMonotonicNanos?: number;
   code?: string;
@@ -729,7 +724,8 @@ interface CancelLoopLine {
  * The cancel figure with the client where real clients are: grpc-go in its own process (test/interop/go, scenario
  * cancel-loop). Per trial the probe starts a never-matching Find; once every worker is in the kernel it is told
  * "go" and cancels its context; the clock runs from just before its cancel() to the last worker's leaving the
- * kernel, both read on the machine's monotonic clock. Skipped, with the reason, without the Go toolchain and packaged grpc-go sources.
+ * kernel, both read on the machine's monotonic clock. Skipped, with the reason, without the Go toolchain and
+ * packaged grpc-go sources.
  */
 async function cancelGoRows(opts: Options, workers: number): Promise<BenchRow[]> {
   const trials = opts.quick ? 50 : 200;
