@@ -6,7 +6,10 @@
  * Skipped, with the reason, when the Go toolchain or those packages are missing.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { INTEROP_FINDS, REFERENCE_FIND_RANGE } from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import {
@@ -149,6 +152,37 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
       }
     });
   }
+
+  test("cancel-loop (the bench's cancel client): the last trial's cancel reaches the server as a cancel; the probe keeps its connection until stdin ends", async () => {
+    // grpc-go returns from a cancelled call before its RST_STREAM is out. A probe that closed its connection right
+    // after its last trial made the server see a disconnect instead (the bench timed that trial slow every run).
+    const p = probe(["cancel-loop", "1"]);
+    try {
+      const stdout = p.child.stdout;
+      assert.ok(stdout, "the probe has no stdout pipe");
+      const lines = createInterface({ input: stdout })[Symbol.asyncIterator]();
+      const nextLine = async (): Promise<Record<string, unknown>> =>
+        JSON.parse(((await lines.next()).value as string | undefined) ?? "null");
+      const logged = s.nextCallLog(FIND);
+      p.child.stdin?.write("start\n");
+      assert.deepEqual(await nextLine(), { trial: 0, started: true });
+      await untilProbeSearching(s, p);
+      p.child.stdin?.write("go\n");
+      const ended = await nextLine();
+      assert.equal(ended.code, "Canceled", JSON.stringify(ended));
+      const line = await logged;
+      assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+      const exited = await Promise.race([
+        once(p.child, "exit").then(() => true),
+        delay(500).then(() => false),
+      ]);
+      assert.equal(exited, false, "the probe exited after its last trial while its stdin was still open");
+      p.child.stdin?.end();
+      assert.equal((await p.result).trials, 1);
+    } finally {
+      p.kill();
+    }
+  });
 
   test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", async (t) => {
     const logged = s.nextCallLog(FIND);

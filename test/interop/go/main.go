@@ -18,7 +18,8 @@
 //	                                      a Find for "~~~~" (never matches), prints {"trial":i,"started":true},
 //	                                      cancels after a line "go", prints {"trial":i,"cancelAtMonotonicNanos":T,
 //	                                      "code":...}, T being CLOCK_MONOTONIC just before cancel(): the clock
-//	                                      Node's process.hrtime reads, shared by every process on the machine
+//	                                      Node's process.hrtime reads, shared by every process on the machine;
+//	                                      after the last trial, exits once stdin ends
 //	deadline MS                        -> Find that never matches under context.WithTimeout(MS)
 //	invalid                            -> Find with an empty name: code and details
 //	todo-flow                          -> the client flow of "gRPC Go for Professionals" (chapter 7) with
@@ -231,6 +232,10 @@ func runCancelLoop(c hashpb.HashFinderClient, args []string) result {
 		r := withStatus(result{"trial": i, "cancelAtMonotonicNanos": at}, <-done)
 		printLine(r)
 	}
+	// grpc-go returns from a cancelled call before its RST_STREAM is written. Closing the connection now (main's
+	// deferred Close) would race the last trial's cancel, which the server would then see as a disconnect, later:
+	// the connection stays until the caller, done with its timings, closes stdin.
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return result{"trials": n}
 }
 
