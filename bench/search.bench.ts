@@ -175,28 +175,48 @@ interface RatePoolConfig {
  * moments of a host whose speed drifts (this VM's moves by up to 2× within minutes). The turns go A B B A …, so
  * that each pool goes first as often as the other: taken A B A B, every 2-worker search came right after a
  * 1-worker search, and 2 workers over 1 measured ×1.73–1.86 where A B B A measured ×1.84–2.02 in the same minutes
- * (three runs each; over 2 means the host moved even so).
+ * (three runs each; over 2 means the host moved even so). Each pool's rate is the median of its searches: a dip of
+ * the host that slows one search (one 1-worker search of four ran at 11 M/s between three at 18–19) moves the
+ * ratio by a tenth when the searches are pooled, not at all through the median.
  */
 async function pairedRates(
   budget: number,
   [first, second]: readonly [RatePoolConfig, RatePoolConfig],
   rounds = 4,
-): Promise<[number, number]> {
+): Promise<[PoolRates, PoolRates]> {
   const pools = [await openRatePool(first.workers, first.yieldEveryMs)];
   try {
     pools.push(await openRatePool(second.workers, second.yieldEveryMs));
-    const seconds = [0, 0];
+    const rates: [number[], number[]] = [[], []];
     for (let round = 0; round < rounds; round++) {
       // A B B A …: each pool goes first as often as the other, so that neither gains from its place in the turn.
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
-      for (const side of order) {
-        seconds[side]! += budget / rounds / (await pools[side]!.rate(budget / rounds));
-      }
+      for (const side of order) rates[side]!.push(await pools[side]!.rate(budget / rounds));
     }
-    return [budget / seconds[0]!, budget / seconds[1]!];
+    return [poolRates(rates[0]), poolRates(rates[1])];
   } finally {
     await Promise.all(pools.map((pool) => pool.close()));
   }
+}
+
+/** A pool's searches (candidates/s, in the order run) and their median. */
+interface PoolRates {
+  median: number;
+  searches: number[];
+}
+
+function poolRates(searches: number[]): PoolRates {
+  const sorted = [...searches].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  // An even count has two middle values: their mean.
+  const median =
+    sorted.length % 2 === 1 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, searches };
+}
+
+/** "18.1, 19.0, 11.2, 18.7" (M candidates/s): every search of a pool, for a row's note. */
+function listRates({ searches }: PoolRates): string {
+  return searches.map((rate) => (rate / 1e6).toFixed(1)).join(", ");
 }
 
 /** Reads a never-matching search to its end, which must be the budget. */
@@ -218,27 +238,28 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
     { workers, yieldEveryMs: DEFAULT_YIELD_EVERY_MS },
     { workers, yieldEveryMs: 0 },
   ]);
+  const turns = "the two pools take turns (A B B A), four searches each, each pool's median rate";
   return [
     {
       name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
-      value: many,
+      value: many.median,
       unit: "candidates/s",
-      baseline: one,
-      ratio: many / one,
+      baseline: one.median,
+      ratio: many.median / one.median,
       baselineName: "1 worker",
       targets: [{ of: "ratio", op: ">=", limit: 0.9 * workers }],
-      note: "the two pools take turns (A B B A), four searches each",
+      note: `${turns}; searches at ${listRates(many)} vs ${listRates(one)} M/s`,
     },
     {
       name: `pool: the same, workers asking every ${DEFAULT_YIELD_EVERY_MS} ms whether to pause (the default) vs never`,
-      value: paced,
+      value: paced.median,
       unit: "candidates/s",
-      baseline: neverPausing,
-      ratio: paced / neverPausing,
+      baseline: neverPausing.median,
+      ratio: paced.median / neverPausing.median,
       baselineName: "never pausing",
       note:
         "the price of the pacing that shortens the cancel tail (cancel rows below), with nothing else running; " +
-        "the two pools take turns (A B B A), four searches each",
+        `${turns}; searches at ${listRates(paced)} vs ${listRates(neverPausing)} M/s`,
     },
   ];
 }
