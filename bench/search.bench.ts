@@ -206,12 +206,7 @@ interface PoolRates {
 }
 
 function poolRates(searches: number[]): PoolRates {
-  const sorted = [...searches].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  // An even count has two middle values: their mean.
-  const median =
-    sorted.length % 2 === 1 ? sorted[Math.floor(middle)]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, searches };
+  return { median: median(searches), searches };
 }
 
 /** "18.1, 19.0, 11.2, 18.7" (M candidates/s): every search of a pool, for a row's note. */
@@ -900,8 +895,12 @@ async function fairnessRows(opts: Options, workers: number): Promise<BenchRow[]>
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/** The middle value; an even count has two, and their mean is the median. */
 function median(values: number[]): number {
-  return percentile(values, 50);
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  if (sorted.length % 2 === 1) return sorted[Math.floor(middle)] ?? Number.NaN;
+  return ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
 /** Nearest-rank percentile. */
