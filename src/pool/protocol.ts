@@ -33,7 +33,7 @@ export type SliceReply =
       hits: number[];
       scanned: number;
       stopped: boolean;
-      /** Wall-clock milliseconds spent in the kernel, for slice-size tuning. */
+      /** Real (not CPU) milliseconds spent in the kernel, on the monotonic clock, for slice-size tuning. */
       elapsedMs: number;
       /**
        * When the worker left the kernel, in ms on the machine's monotonic clock (clock.ts); absent when the slice

@@ -49,10 +49,9 @@ function runSlice(task: SliceTask): SliceReply {
     }
     const kernel = kernelFor(task);
     enterKernel(state, task.stopIndex);
-    const began = performance.now();
+    const began = monotonicMs();
     try {
       const result = kernel.scanSlice(task.start, task.end, state, task.stopIndex, pacing);
-      const left = performance.now();
       const leftAt = monotonicMs();
       const hits: number[] = [];
       for (const hit of result.hits) hits.push(hit.index, hit.distance);
@@ -61,7 +60,7 @@ function runSlice(task: SliceTask): SliceReply {
         hits,
         scanned: result.scanned,
         stopped: result.stopped,
-        elapsedMs: left - began,
+        elapsedMs: leftAt - began,
         leftAt,
         pauses: result.pauses,
       };
