@@ -14,10 +14,11 @@ import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { monotonicMs } from "../../src/pool/clock.ts";
 
 const TRIALS = 300;
-/** The machine's monotonic clock, which the client process reads too (see src/pool/clock.ts). */
-const nowMicros = () => Number(process.hrtime.bigint()) / 1000;
+/** The machine's monotonic clock, which the client process reads too. */
+const nowMicros = () => monotonicMs() * 1000;
 
 if (process.argv[2] === "client") {
   const session = connect(`http://127.0.0.1:${process.argv[3]}`);
