@@ -19,6 +19,7 @@ import {
   waitUntilNoneExecuting,
 } from "./shared-state.ts";
 import { StopHandoff, type StopHandoffStats } from "./stop-handoff.ts";
+import { scavengeIfFilled } from "./young-gc.ts";
 
 export type { SearchQuery } from "../search/kernel.ts";
 export type { Hit } from "../search/reference.ts";
@@ -105,6 +106,7 @@ export class SearchPool {
   #inFlight = 0;
   #slicesStarted = 0;
   #pauses = 0;
+  #scavenges = 0;
   readonly #yieldEveryMs: number;
   /** Opened once per pool for its workers' pacing; closed once they are gone. */
   readonly #runQueue: RunQueueSource | undefined;
@@ -180,6 +182,8 @@ export class SearchPool {
    */
   search(signal: AbortSignal, request: SearchRequest): SearchRun {
     if (this.#closedReason !== undefined) throw this.#closedReason.reason;
+    // Before any of this search's work: a scavenge now cannot stand between a later cancel and the stop flag.
+    if (!signal.aborted && scavengeIfFilled()) this.#scavenges++;
     return this.#scheduler.submit(signal, request);
   }
 
@@ -194,6 +198,8 @@ export class SearchPool {
     pauses: number;
     /** The event loop's sleeps after cancels (stopWaitMs), over the pool's life. */
     stopWaits: StopHandoffStats;
+    /** Young-generation collections taken as a search started (young-gc.ts), over the pool's life. */
+    scavenges: number;
   } {
     let busyWorkers = 0;
     for (const worker of this.#workers) if (worker.inFlight.size > 0) busyWorkers++;
@@ -205,6 +211,7 @@ export class SearchPool {
       slicesStarted: this.#slicesStarted,
       pauses: this.#pauses,
       stopWaits: this.#stopHandoff.stats,
+      scavenges: this.#scavenges,
     };
   }
 

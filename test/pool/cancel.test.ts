@@ -104,6 +104,7 @@ describe("cancellation", () => {
       slicesStarted: 0,
       pauses: 0,
       stopWaits: { waits: 0, timedOut: 0, skipped: 0 },
+      scavenges: 0,
     });
     assert.equal(getEventListeners(controller.signal, "abort").length, 0);
   });
