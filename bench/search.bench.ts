@@ -613,10 +613,11 @@ function cancelFigureRows(
     };
   };
   const p99 = (values: number[]) => percentile(values, 99);
-  const overTwoMs = (side: CancelTiming[]) => side.filter((t) => t.toStopped > 2).length;
+  const slowTrials = (side: CancelTiming[]) => side.filter((t) => t.toStopped > 2);
+  const overTwoMs = (side: CancelTiming[]) => slowTrials(side).length;
   // Where the slow trials lost their time: before the server heard the cancel, or after, waiting for the workers.
   const slowParts = (side: CancelTiming[]) => {
-    const slow = side.filter((t) => t.toStopped > 2);
+    const slow = slowTrials(side);
     const late = slow.filter((t) => t.toServerSignal > t.toStopped - t.toServerSignal).length;
     return `${late} of them mostly before the server's signal, ${slow.length - late} mostly after`;
   };
