@@ -31,6 +31,7 @@ import { waitUntil } from "../test/helpers/wait.ts";
 import { buildGoProbe, findGoToolchain, startGoProbe } from "../test/interop/go-probe.ts";
 import { benchKernel } from "./kernel.bench.ts";
 import type { BenchRow } from "./rows.ts";
+import { median, percentile } from "./stats.ts";
 
 /** '~' is not a base64 character: this name never matches at distance 0, so the search runs until stopped. */
 const NEVER_NAME = "~~~~";
@@ -919,21 +920,6 @@ async function fairnessRows(opts: Options, workers: number): Promise<BenchRow[]>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-/** The middle value; an even count has two, and their mean is the median. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  if (sorted.length % 2 === 1) return sorted[Math.floor(middle)] ?? Number.NaN;
-  return ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1] ?? Number.NaN;
-}
 
 function fmt(ms: number): string {
   return ms < 10 ? ms.toFixed(3) : ms.toFixed(1);

@@ -15,6 +15,7 @@ import { Worker } from "node:worker_threads";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
 import { monotonicMs } from "../../src/pool/clock.ts";
+import { percentile } from "../stats.ts";
 
 const TRIALS = 300;
 /** The machine's monotonic clock, which the client process reads too. */
@@ -86,11 +87,10 @@ if (process.argv[2] === "client") {
       const sent = Number(await reply());
       latencies.push(((await closed) - sent) / 1000);
     }
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))]?.toFixed(3);
+    const at = (p: number) => percentile(latencies, p).toFixed(3);
     const by = viaConnect ? "Connect handler's signal" : "node:http2 stream close";
     console.log(
-      `${busy} busy thread(s) at nice ${nice}, ${by}: RST heard p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+      `${busy} busy thread(s) at nice ${nice}, ${by}: RST heard p50 ${at(50)} ms, p99 ${at(99)} ms, max ${at(100)} ms`,
     );
     child.send("exit");
     for (const thread of threads) await thread.terminate();

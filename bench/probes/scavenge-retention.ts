@@ -1,8 +1,8 @@
 /**
  * Probe (not part of `npm run bench`): which JavaScript shapes keep short-lived objects alive through V8's
  * scavenges, so that they are copied and promoted to the old generation instead of dying young. Each pattern makes
- * a 500-object graph 5,000 times (~190 MB in all) and drops it at once; the probe runs each in its own process with the server's
- * semi-space size and V8's GC trace, and prints how much the scavenges promoted.
+ * a 500-object graph 5,000 times (~190 MB in all) and drops it at once; the probe runs each in its own process
+ * with the server's semi-space size and V8's GC trace, and prints how much the scavenges promoted.
  *
  *   node bench/probes/scavenge-retention.ts
  *
@@ -12,6 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { median } from "../stats.ts";
 
 const ITERATIONS = 5_000;
 
@@ -87,11 +88,10 @@ function scavengeTrace(output: string): Trace {
     pauses.push(Number(/ pause=([\d.]+)/.exec(line)?.[1] ?? 0));
     promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
   }
-  pauses.sort((a, b) => a - b);
   return {
     scavenges: pauses.length,
     promotedMB: promoted / 1e6,
-    medianPauseMs: pauses[Math.floor(pauses.length / 2)] ?? 0,
+    medianPauseMs: pauses.length > 0 ? median(pauses) : 0,
   };
 }
 
