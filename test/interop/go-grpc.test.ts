@@ -25,11 +25,17 @@ import { runToEnd } from "./probe-process.ts";
 import {
   assertReferenceFind,
   assertReferenceFindRange,
-  assertServerEndedDeadline,
+  type ClientStack,
+  checkDeadline,
+  checkEmptyName,
+  FIND,
   untilProbeSearching,
 } from "./shared-checks.ts";
 
-const FIND = "hash_name.HashFinder/Find";
+const STACK: ClientStack = {
+  name: "grpc-go",
+  codes: { deadlineExceeded: "DeadlineExceeded", invalidArgument: "InvalidArgument" },
+};
 const LIST_TASKS = "todo.v2.TodoService/ListTasks";
 const lookup = findGoToolchain();
 
@@ -184,22 +190,11 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     }
   });
 
-  test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", async (t) => {
-    const logged = s.nextCallLog(FIND);
-    const r = await run(["deadline", "300"]);
-    assert.equal(r.code, "DeadlineExceeded", JSON.stringify(r));
-    assert.ok(Number(r.ms) >= 250, `grpc-go gave up after ${r.ms} ms, before its 300 ms deadline`);
-    t.diagnostic(`grpc-go saw DeadlineExceeded after ${r.ms} ms`);
-    await assertServerEndedDeadline(t, s, logged);
-  });
+  test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", (t) =>
+    checkDeadline(t, s, run, STACK));
 
-  test("empty desired_name → InvalidArgument whose message names the field; nothing started", async () => {
-    const started = s.server.pool.stats().slicesStarted;
-    const r = await run(["invalid"]);
-    assert.equal(r.code, "InvalidArgument", JSON.stringify(r));
-    assert.match(String(r.details), /^desired_name:/);
-    assert.equal(s.server.pool.stats().slicesStarted, started);
-  });
+  test("empty desired_name → InvalidArgument whose message names the field; nothing started", () =>
+    checkEmptyName(s, run, STACK));
 
   test("TodoService: the book's client flow (add ×3, list, masked list, update stream, cancelled list, bidi delete)", async (t) => {
     const r = await run(["todo-flow"], { token: s.localToken });

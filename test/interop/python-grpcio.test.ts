@@ -12,11 +12,17 @@ import { findGrpcioPython, type Probe, type ProbeResult, startProbe } from "./py
 import {
   assertReferenceFind,
   assertReferenceFindRange,
-  assertServerEndedDeadline,
+  type ClientStack,
+  checkDeadline,
+  checkEmptyName,
+  FIND,
   untilProbeSearching,
 } from "./shared-checks.ts";
 
-const FIND = "hash_name.HashFinder/Find";
+const STACK: ClientStack = {
+  name: "grpcio",
+  codes: { deadlineExceeded: "DEADLINE_EXCEEDED", invalidArgument: "INVALID_ARGUMENT" },
+};
 const lookup = findGrpcioPython();
 
 // CI installs grpcio and sets this, so that a broken install fails the run instead of silently skipping.
@@ -82,20 +88,9 @@ describe("grpcio (Python) client", { skip: lookup.skip ?? false }, () => {
     }
   });
 
-  test("timeout=0.3 s → DEADLINE_EXCEEDED; the pool goes idle; log cause deadline", async (t) => {
-    const logged = s.nextCallLog(FIND);
-    const r = await run(["deadline", "300"]);
-    assert.equal(r.code, "DEADLINE_EXCEEDED", JSON.stringify(r));
-    assert.ok(Number(r.ms) >= 250, `grpcio gave up after ${r.ms} ms, before its 300 ms deadline`);
-    t.diagnostic(`grpcio saw DEADLINE_EXCEEDED after ${r.ms} ms`);
-    await assertServerEndedDeadline(t, s, logged);
-  });
+  test("timeout=0.3 s → DEADLINE_EXCEEDED; the pool goes idle; log cause deadline", (t) =>
+    checkDeadline(t, s, run, STACK));
 
-  test("empty desired_name → INVALID_ARGUMENT whose details name the field; nothing started", async () => {
-    const started = s.server.pool.stats().slicesStarted;
-    const r = await run(["invalid"]);
-    assert.equal(r.code, "INVALID_ARGUMENT", JSON.stringify(r));
-    assert.match(String(r.details), /^desired_name:/);
-    assert.equal(s.server.pool.stats().slicesStarted, started);
-  });
+  test("empty desired_name → INVALID_ARGUMENT whose details name the field; nothing started", () =>
+    checkEmptyName(s, run, STACK));
 });

@@ -1,6 +1,6 @@
 /**
  * The checks the grpc-go and grpcio suites share: the reference's answers as a client reports them, and what the
- * server must show whatever client called. The client-side codes differ per stack and stay in each suite.
+ * server must show whatever client called. Each stack spells the client-side codes its own way (ClientStack).
  */
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
@@ -11,6 +11,17 @@ import type { ProbeProcess } from "./probe-process.ts";
 
 /** A probe's JSON line (both probes print one; fields depend on the scenario). */
 type ProbeReply = Record<string, unknown>;
+
+/** Runs a probe scenario to its end and returns its reply. */
+type RunProbe = (scenario: string[]) => Promise<ProbeReply>;
+
+export const FIND = "hash_name.HashFinder/Find";
+
+/** A client stack's name for messages, and how it spells the status codes the shared checks expect. */
+export interface ClientStack {
+  name: string;
+  codes: { deadlineExceeded: string; invalidArgument: string };
+}
 
 /** A Find reply that gives the reference's secret within the ideal distance. */
 export function assertReferenceFind(r: ProbeReply, ideal: number, secret: string): void {
@@ -42,12 +53,21 @@ export async function untilProbeSearching(s: TestServer, p: ProbeProcess<unknown
   assert.ok(!exited(), "the probe ended before it was told to cancel");
 }
 
-/** After a client's deadline: the pool goes idle and the call's log line says deadline. */
-export async function assertServerEndedDeadline(
+/**
+ * A never-matching Find under the probe's 300 ms deadline: the client gives up at its deadline, not before; the
+ * pool goes idle and the call's log line says deadline.
+ */
+export async function checkDeadline(
   t: TestContext,
   s: TestServer,
-  logged: ReturnType<TestServer["nextCallLog"]>,
+  run: RunProbe,
+  stack: ClientStack,
 ): Promise<void> {
+  const logged = s.nextCallLog(FIND);
+  const r = await run(["deadline", "300"]);
+  assert.equal(r.code, stack.codes.deadlineExceeded, JSON.stringify(r));
+  assert.ok(Number(r.ms) >= 250, `${stack.name} gave up after ${r.ms} ms, before its 300 ms deadline`);
+  t.diagnostic(`${stack.name} saw ${stack.codes.deadlineExceeded} after ${r.ms} ms`);
   await s.server.pool.whenIdle();
   assert.equal(s.server.pool.stats().running, 0);
   const line = await logged;
@@ -56,4 +76,13 @@ export async function assertServerEndedDeadline(
   // Who fires first decides the code the server logs: its own timer (DEADLINE_EXCEEDED) or the client's
   // RST_STREAM (CANCELLED).
   assert.ok(["DEADLINE_EXCEEDED", "CANCELLED"].includes(String(line.outcome)), JSON.stringify(line));
+}
+
+/** Find with an empty desired_name: INVALID_ARGUMENT whose message names the field, and no search started. */
+export async function checkEmptyName(s: TestServer, run: RunProbe, stack: ClientStack): Promise<void> {
+  const started = s.server.pool.stats().slicesStarted;
+  const r = await run(["invalid"]);
+  assert.equal(r.code, stack.codes.invalidArgument, JSON.stringify(r));
+  assert.match(String(r.details), /^desired_name:/);
+  assert.equal(s.server.pool.stats().slicesStarted, started);
 }
