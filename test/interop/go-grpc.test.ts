@@ -266,4 +266,87 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
       p.kill();
     }
   });
+
+  // grpcurl and grpc_health_probe are not packaged for this machine; the probe's reflection.go does what they do
+  // with the same library (grpc-go), compiling in nothing of our protos.
+  describe("grpcurl-style (descriptors from reflection, JSON in and out) and grpc_health_probe-style", () => {
+    const FIND_RANGE = "hash_name.HashFinder/FindRange";
+    const ADD_TASK = "todo.v2.TodoService/AddTask";
+
+    test("reflection v1alpha lists every service; the stream ends OK when the client half-closes", async () => {
+      const r = await run(["reflect-list"]);
+      assert.equal(r.code, "OK", JSON.stringify(r));
+      assert.deepEqual([...(r.services as string[])].sort(), [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "hash_name.HashFinder",
+        "todo.v2.TodoService",
+      ]);
+      assert.equal(r.reflection_end, "OK");
+    });
+
+    test('Find with -d \'{"desired_name":"doct"}\' → the reference\'s secret, printed as proto3 JSON', async () => {
+      const r = await run(["reflect-call", FIND, JSON.stringify({ desired_name: "doct" })]);
+      assert.equal(r.code, "OK", JSON.stringify(r));
+      assert.deepEqual(r.responses, [
+        {
+          secret: "AA+H",
+          hashedName: "ep+dOCtYDvMGA6C73miaaEHnndU=",
+          hammingDistance: 0,
+          candidatesSearched: "69242",
+        },
+      ]);
+      assert.equal(r.reflection_end, "OK");
+    });
+
+    test("FindRange cancelled after its fifth response (grpcurl's Ctrl-C) → Canceled; the pool goes idle; log cause client-cancelled", async () => {
+      const logged = s.nextCallLog(FIND_RANGE);
+      const request = { desiredName: "doctor", idealHammingDistance: 0, interestingHammingDistance: 3 };
+      // Lingering: the cancel, not the probe's exit, must be what ends the call (see the context-cancel tests).
+      const p = probe(["reflect-call", FIND_RANGE, JSON.stringify(request), "5"], { linger: true });
+      try {
+        const r = await p.printed;
+        assert.equal(r.code, "Canceled", JSON.stringify(r).slice(0, 500));
+        const secrets = (r.responses as { secret: string }[]).map((response) => response.secret);
+        assert.deepEqual(secrets.slice(0, 5), REFERENCE_FIND_RANGE.firstSecrets);
+        await s.server.pool.whenIdle();
+        assert.equal(s.server.pool.stats().running, 0);
+        const line = await logged;
+        assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+        // The ideal answer ("pO0G") is candidate 10,789,822: the search stopped long before it.
+        assert.ok(Number(line.candidates) < 10_789_822, JSON.stringify(line));
+        p.child.stdin?.end();
+        await p.result;
+      } finally {
+        p.kill();
+      }
+    });
+
+    test("AddTask from JSON with an RFC 3339 due date: with -H authorization an id; without it Unauthenticated", async () => {
+      const body = JSON.stringify({ description: "from grpcurl", due_date: "2030-01-02T03:04:05Z" });
+      const added = await run(["reflect-call", ADD_TASK, body], { token: s.localToken });
+      assert.equal(added.code, "OK", JSON.stringify(added));
+      const [response] = added.responses as { id: string }[];
+      assert.match(String(response?.id), /^[1-9]\d*$/);
+      const refused = await run(["reflect-call", ADD_TASK, body]);
+      assert.equal(refused.code, "Unauthenticated", JSON.stringify(refused));
+    });
+
+    test("a symbol the server does not serve → NotFound from reflection, nothing called", async () => {
+      const r = await run(["reflect-call", "hash_name.Nothing/Find", "{}"]);
+      assert.equal(r.code, "NotFound", JSON.stringify(r));
+      assert.equal(r.resolved, false);
+      assert.match(String(r.details), /hash_name\.Nothing/);
+    });
+
+    test("health Check → SERVING for the server and each service; an unknown service → NotFound", async () => {
+      for (const service of ["", "hash_name.HashFinder", "todo.v2.TodoService"]) {
+        const r = await run(["health", service]);
+        assert.deepEqual([r.code, r.status], ["OK", "SERVING"], `${service}: ${JSON.stringify(r)}`);
+      }
+      const unknown = await run(["health", "no.such.Service"]);
+      assert.equal(unknown.code, "NotFound", JSON.stringify(unknown));
+    });
+  });
 });

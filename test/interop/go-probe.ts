@@ -1,18 +1,18 @@
 /**
- * Builds the grpc-go probe (test/interop/go/main.go) offline from Debian's packaged Go sources and runs it as a
+ * Builds the grpc-go probe (test/interop/go/*.go) offline from Debian's packaged Go sources and runs it as a
  * child process. The build happens in a temp GOPATH: protoc with protoc-gen-go and protoc-gen-go-grpc writes
- * the stubs there from proto/, main.go is copied beside them, and `go build` runs in GOPATH mode against
+ * the stubs there from proto/, the probe's sources are copied beside them, and `go build` runs in GOPATH mode against
  * /usr/share/gocode (golang-google-grpc-dev & co.), with no module proxy. Nothing generated is kept in the repo.
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ProbeProcess, startProbeProcess } from "./probe-process.ts";
 
-const PROBE_SOURCE = fileURLToPath(new URL("./go/main.go", import.meta.url));
+const PROBE_SOURCES = fileURLToPath(new URL("./go/", import.meta.url));
 const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url));
 
 /** Import paths the probe uses for the generated stubs (main.go imports these). */
@@ -131,7 +131,10 @@ export async function buildGoProbe(tools: GoToolchain): Promise<BuiltProbe> {
       dir,
     );
     const generateMs = performance.now() - generateStarted;
-    await copyFile(PROBE_SOURCE, join(src, "cancelkit.test", "probe", "main.go"));
+    for (const file of await readdir(PROBE_SOURCES)) {
+      if (file.endsWith(".go"))
+        await copyFile(join(PROBE_SOURCES, file), join(src, "cancelkit.test", "probe", file));
+    }
     const binary = join(dir, "probe");
     const env: NodeJS.ProcessEnv = {
       ...process.env,

@@ -29,6 +29,8 @@
 //	todo-list-cancel N                 -> adds N tasks with long descriptions, reads ONE ListTasks message with
 //	                                      HTTP/2 flow-control windows fixed at 64 KiB, then cancels: the server
 //	                                      still has most of the listing to send when the cancel arrives
+//
+// and the grpcurl- and grpc_health_probe-style scenarios of reflection.go, which use no generated stubs.
 package main
 
 import (
@@ -540,6 +542,9 @@ func main() {
 	todoScenarios := map[string]func(*grpc.ClientConn, *grpc.ClientConn, []string) result{
 		"todo-flow": runTodoFlow, "todo-list-cancel": runTodoListCancel,
 	}
+	stublessScenarios := map[string]func(*grpc.ClientConn, []string) result{
+		"reflect-list": runReflectList, "reflect-call": runReflectCall, "health": runHealth,
+	}
 	var r result
 	if run, ok := hashScenarios[scenario]; ok {
 		conn := dial(*server)
@@ -558,6 +563,14 @@ func main() {
 		bare := dial(*server)
 		defer bare.Close()
 		r = run(conn, bare, rest)
+	} else if run, ok := stublessScenarios[scenario]; ok {
+		var opts []grpc.DialOption
+		if *token != "" {
+			opts = bearer(*token)
+		}
+		conn := dial(*server, opts...)
+		defer conn.Close()
+		r = run(conn, rest)
 	} else {
 		fail("unknown scenario %q", scenario)
 	}
