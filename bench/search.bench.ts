@@ -228,7 +228,7 @@ async function drainToBudget(run: SearchRun): Promise<void> {
 
 /** N workers vs 1 (both paced as the server is by default), and what the pacing costs. */
 async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> {
-  const budget = opts.quick ? 50_000_000 : 200_000_000;
+  const budget = opts.quick ? 25_000_000 : 200_000_000;
   const [one, many] = await pairedRates(budget, [{ workers: 1 }, { workers }]);
   const [paced, neverPausing] = await pairedRates(budget, [
     { workers, yieldEveryMs: DEFAULT_YIELD_EVERY_MS },
