@@ -1,8 +1,9 @@
 /**
  * Builds the grpc-go probe (test/interop/go/*.go) offline from Debian's packaged Go sources and runs it as a
  * child process. The build happens in a temp GOPATH: protoc with protoc-gen-go and protoc-gen-go-grpc writes
- * the stubs there from proto/, the probe's sources are copied beside them, and `go build` runs in GOPATH mode against
- * /usr/share/gocode (golang-google-grpc-dev & co.), with no module proxy. Nothing generated is kept in the repo.
+ * the stubs there from proto/, the probe's sources are copied beside them, and `go build` runs in GOPATH mode
+ * against /usr/share/gocode (golang-google-grpc-dev & co.), with no module proxy. Nothing generated is kept in
+ * the repo.
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";

@@ -1,6 +1,7 @@
 // The grpcurl-style scenarios: here the probe compiles in nothing of cancelkit's protos. Like grpcurl, it asks the
-// server's reflection service for the descriptors (v1alpha, the version grpc-go 1.33 and grpcurl speak), builds the
-// request from JSON and prints each response as JSON; and it checks health as grpc_health_probe does.
+// server's reflection service for the descriptors (v1alpha: grpc-go 1.33 has no v1 client; recent grpcurl asks v1
+// first and falls back to v1alpha), builds the request from JSON and prints each response as JSON; and it checks
+// health as grpc_health_probe does.
 //
 //	reflect-list                        -> services: the names reflection lists
 //	reflect-call METHOD JSON [N]        -> responses: each response as proto3 JSON (defaults included); a server
