@@ -619,8 +619,8 @@ function cancelFigureRows(
   // Where the slow trials lost their time: before the server heard the cancel, or after, waiting for the workers.
   const slowParts = (side: CancelTiming[]) => {
     const slow = slowTrials(side);
-    const late = slow.filter((t) => t.toServerSignal > t.toStopped - t.toServerSignal).length;
-    return `${late} of them mostly before the server's signal, ${slow.length - late} mostly after`;
+    const before = slow.filter((t) => t.toServerSignal > t.toStopped - t.toServerSignal).length;
+    return `${before} of them mostly before the server's signal, ${slow.length - before} mostly after`;
   };
   const defaultP99 = p99(stopped(timings));
   const withoutWait = p99(stopped(noStopWait));

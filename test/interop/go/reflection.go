@@ -6,7 +6,7 @@
 //	reflect-list                        -> services: the names reflection lists
 //	reflect-call METHOD JSON [N]        -> responses: each response as proto3 JSON (defaults included); a server
 //	                                       stream is cancelled after its Nth response when N > 0 (grpcurl's
-//	                                       Ctrl-C), and received says how many came
+//	                                       Ctrl-C)
 //	health [SERVICE]                    -> status: grpc.health.v1 Check's answer for SERVICE ("" = the server)
 package main
 
@@ -226,7 +226,7 @@ func runReflectCall(conn *grpc.ClientConn, args []string) result {
 			err = nil
 		}
 	}
-	return withStatus(result{"resolved": true, "reflection_end": end, "responses": responses, "received": len(responses)}, err)
+	return withStatus(result{"resolved": true, "reflection_end": end, "responses": responses}, err)
 }
 
 // runHealth is `grpc_health_probe -addr HOST:PORT [-service SERVICE]`.
