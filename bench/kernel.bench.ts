@@ -1,7 +1,7 @@
 /**
  * Search kernel throughput on one thread, candidates per second for "doctor" (ideal 0, nothing else reported),
  * measured in the same run for the node:crypto pipelines (the baselines) and for both kernel engines.
- * `node bench/kernel.bench.ts [--quick]` prints the rows; bench/main.ts imports benchKernel.
+ * `node bench/kernel.bench.ts [--quick] [--json]` prints the rows; bench/search.bench.ts runs it in a child process.
  */
 import { createHash, hash } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -94,8 +94,13 @@ export async function benchKernel(opts: { quick: boolean }): Promise<BenchRow[]>
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const json = process.argv.includes("--json");
   for (const row of await benchKernel({ quick: process.argv.includes("--quick") })) {
     const ratio = row.ratio === undefined ? "" : `  ×${row.ratio.toFixed(1)} vs baseline`;
-    process.stdout.write(`${row.name}: ${(row.value / 1e6).toFixed(2)} M ${row.unit}${ratio}\n`);
+    process.stdout.write(
+      json
+        ? `${JSON.stringify(row)}\n`
+        : `${row.name}: ${(row.value / 1e6).toFixed(2)} M ${row.unit}${ratio}\n`,
+    );
   }
 }

@@ -34,6 +34,8 @@ function machine() {
     platform: `${platform()} ${arch()}`,
     date: new Date().toISOString(),
     loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+    // The servers run in this process: `npm run bench` gives it the server's V8 flags.
+    nodeFlags: process.execArgv,
   };
 }
 

@@ -186,6 +186,9 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     stopWaitMs: options.stopWaitMs,
     maximumHashes: options.maximumHashes,
     dataDir: options.dataDir,
+    // Which process serves, and with which Node and V8 flags (`cancelkit serve` and `npm start` add the server's).
+    pid: process.pid,
+    nodeFlags: process.execArgv.join(" "),
   });
 
   let stopping: Promise<void> | undefined;

@@ -15,8 +15,16 @@ export interface Spawned {
   kill(): void;
 }
 
+/** The `cancelkit` command as installed (`npm start` runs it too): it starts `serve` in a child of its own. */
+export const BIN = fileURLToPath(new URL("../../bin/cancelkit.js", import.meta.url));
+
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  return spawnScript(CLI, args, env);
+}
+
+/** Runs a Node script of the project as a child process on the project's Node. */
+export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
