@@ -164,7 +164,10 @@ async function kernelRows(opts: Options): Promise<BenchRow[]> {
 async function kernelRowsOnDefaultFlags(opts: Options): Promise<BenchRow[]> {
   const script = fileURLToPath(new URL("./kernel.bench.ts", import.meta.url));
   const args = [script, "--json", ...(opts.quick ? ["--quick"] : [])];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { encoding: "utf8" });
+  const { stdout } = await promisify(execFile)(process.execPath, args, {
+    encoding: "utf8",
+    timeout: 4 * WAIT_MS,
+  });
   return stdout
     .split("\n")
     .filter((line) => line.startsWith("{"))

@@ -3,10 +3,10 @@
 // started by an older system Node, it re-runs itself on the pinned one instead of failing on TypeScript imports.
 // `serve` always runs in a child with the server's V8 flags (`npm start` runs this file): V8's default young
 // generation lets one scavenge under a load of cancelled calls pause the event loop for 10–27 ms; 8 MB
-// semi-spaces keep each under about 5 ms for the same total. Without Turbofan, V8 stops compiling on its helper
-// threads for milliseconds at a time, long after start, on the core a search worker needs to see its stop flag:
-// cancels slower than 2 ms fell by a third to two fifths, for about a seventh of AddTask's throughput (Maglev
-// still optimizes the JavaScript; the search kernel is WebAssembly, unaffected). README, Performance.
+// semi-spaces keep each under about 5 ms for the same total. Without Turbofan, V8's helper threads no longer run
+// compile jobs of milliseconds, long after start, on the core a search worker needs to see its stop flag: cancels
+// slower than 2 ms fell by a third to two fifths, for about a seventh of AddTask's throughput (Maglev still
+// optimizes the JavaScript; the search kernel is WebAssembly, unaffected). README, Performance.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 

@@ -26,9 +26,10 @@ test("`cancelkit serve` (and so `npm start`) runs the server with its V8 flags, 
     assert.equal(await wrapper.exited, 0);
     // The exit code came from the server: its shutdown ran to the end.
     await wrapper.printed(/"event":"shutdown","phase":"done"/);
+    serverPid = undefined;
   } finally {
     wrapper.kill();
-    // Whatever happened above, the server itself must not outlive the test.
+    // Unless it was seen to exit above, the server itself must not outlive the test.
     if (serverPid !== undefined) {
       try {
         process.kill(serverPid, "SIGKILL");
