@@ -24,6 +24,7 @@ import {
   SearchPool,
   type SearchRun,
 } from "../src/pool/pool.ts";
+import { MOVE_AFTER_MS } from "../src/pool/stop-handoff.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
@@ -533,6 +534,8 @@ interface CancelComparison {
   trials: Record<CancelSide, CancelTiming[]>;
   /** The default server's warm-up calls, from its first: what a server that has just started gives. */
   warmUp: CancelTiming[];
+  /** Workers the default server's event loop moved onto its own CPU during the trials (worker-mover.ts). */
+  moved: number;
 }
 
 /**
@@ -591,8 +594,11 @@ async function cancelTrials(
       warmUp: [] as CancelTiming[],
     }));
     let failure: { error: unknown } | undefined;
+    const movedSoFar = () => servers.byDefault.server.pool.stats().stopWaits.moved;
+    let movedBefore = 0;
     try {
       for (let index = 0; index < calls; index++) {
+        if (index === warmUps) movedBefore = movedSoFar();
         for (const { client, observed, timings, warmUp } of sides) {
           const timing = await client.trial(observed, index);
           (index >= warmUps ? timings : warmUp).push(timing);
@@ -617,6 +623,7 @@ async function cancelTrials(
     return {
       trials: trialsBySide as Record<CancelSide, CancelTiming[]>,
       warmUp: sides.find(({ side }) => side === "byDefault")?.warmUp ?? [],
+      moved: movedSoFar() - movedBefore,
     };
   });
 }
@@ -675,7 +682,8 @@ function cancelFigureRows(
       // The count behind the p99: over 200 trials the p99 is the third-slowest, so three slow trials decide it.
       note:
         `trials over 2 ms: ${overTwoMs(timings)}, ${slowParts(timings)} ` +
-        `(without the stop wait ${overTwoMs(noStopWait)}, plain ${overTwoMs(plain)})`,
+        `(without the stop wait ${overTwoMs(noStopWait)}, plain ${overTwoMs(plain)}); ` +
+        `workers late by ${MOVE_AFTER_MS} ms moved onto the event loop's CPU: ${comparison.moved}`,
     },
     row("max", (values) => Math.max(...values)),
     {

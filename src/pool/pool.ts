@@ -5,6 +5,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { shuttingDown } from "../errors.ts";
+import { loadCpuAffinity } from "./cpu-affinity.ts";
 import { searchFailed } from "./errors.ts";
 import { type PausingMode, pausingMode } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
@@ -13,12 +14,15 @@ import { Scheduler, type SearchRequest, type Slice } from "./scheduler.ts";
 import type { SearchRun } from "./search-run.ts";
 import {
   createSharedState,
+  createWorkerRecords,
   executingCount,
+  recordOutside,
   stopFlagIndex,
   waitUntilExecuting,
   waitUntilNoneExecuting,
 } from "./shared-state.ts";
 import { StopHandoff, type StopHandoffStats } from "./stop-handoff.ts";
+import { WorkerMover } from "./worker-mover.ts";
 import { scavengeIfFilled } from "./young-gc.ts";
 
 export type { SearchQuery } from "../search/kernel.ts";
@@ -65,12 +69,19 @@ export interface SearchPoolOptions {
    * loop would keep off its core sees the flag at once. 0 = never. Default DEFAULT_STOP_WAIT_MS.
    */
   stopWaitMs?: number;
+  /**
+   * During that sleep, move workers still inside the kernel after MOVE_AFTER_MS onto the event loop's CPU, and
+   * give them their CPUs back when it ends (worker-mover.ts; Linux, where koffi loads). Default true.
+   */
+  moveLateWorkers?: boolean;
   /** Worker entry module. Default `./worker.ts`; tests substitute a fixture that wraps it. */
   workerUrl?: URL;
 }
 
 interface PoolWorker {
   readonly thread: Worker;
+  /** Its cell in the worker records (shared-state.ts); a replacement takes over the crashed worker's. */
+  readonly index: number;
   /** Slices posted to this worker whose result has not come back, by task id. */
   readonly inFlight: Map<number, Slice>;
   lastError: unknown;
@@ -111,6 +122,8 @@ export class SearchPool {
   /** Opened once per pool for its workers' pacing; closed once they are gone. */
   readonly #runQueue: RunQueueSource | undefined;
   readonly #stopHandoff: StopHandoff;
+  readonly #records: Int32Array;
+  readonly #movesLateWorkers: boolean;
   #crashStreak = 0;
   #pumping = false;
   /** Set by close(), or when workers keep crashing: new searches are refused with it. */
@@ -155,10 +168,14 @@ export class SearchPool {
       () => this.#pump(),
       (slot) => this.#stopHandoff.afterStop(slot),
     );
-    this.#stopHandoff = new StopHandoff(this.#state, stopWaitMs);
+    this.#records = createWorkerRecords(workers);
+    const affinity = stopWaitMs > 0 && (options.moveLateWorkers ?? true) ? loadCpuAffinity() : undefined;
+    const mover = affinity === undefined ? undefined : new WorkerMover(this.#records, affinity);
+    this.#movesLateWorkers = mover !== undefined;
+    this.#stopHandoff = new StopHandoff(this.#state, stopWaitMs, mover);
     // Last, once nothing can throw: the pool closes it in close().
     this.#runQueue = yieldEveryMs > 0 ? openRunQueueSource() : undefined;
-    for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn());
+    for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn(i));
   }
 
   /**
@@ -249,6 +266,11 @@ export class SearchPool {
     return pausingMode(this.#yieldEveryMs, this.#runQueue);
   }
 
+  /** Whether a cancel's wait moves late workers onto the event loop's CPU (moveLateWorkers, where possible). */
+  get movesLateWorkers(): boolean {
+    return this.#movesLateWorkers;
+  }
+
   /**
    * Ends every running and queued search (their iterators throw `reason`, default `shuttingDown()`), then
    * terminates the threads. Later `search()` calls throw `reason`. Idempotent.
@@ -268,13 +290,19 @@ export class SearchPool {
     return this.#closing;
   }
 
-  #spawn(): PoolWorker {
+  #spawn(index: number): PoolWorker {
     const source = this.#runQueue;
     const runQueue =
       source === undefined ? undefined : { fd: source.fd, cpus: source.cpus, shared: source.shared };
-    const init: WorkerInit = { state: this.#state, yieldEveryMs: this.#yieldEveryMs, runQueue };
+    const init: WorkerInit = {
+      state: this.#state,
+      records: this.#records,
+      workerIndex: index,
+      yieldEveryMs: this.#yieldEveryMs,
+      runQueue,
+    };
     const thread = new Worker(this.#workerUrl, { workerData: init });
-    const worker: PoolWorker = { thread, inFlight: new Map(), lastError: undefined };
+    const worker: PoolWorker = { thread, index, inFlight: new Map(), lastError: undefined };
     thread.on("message", (reply: SliceReply) => this.#onReply(worker, reply));
     thread.on("error", (error) => {
       worker.lastError = error;
@@ -346,6 +374,8 @@ export class SearchPool {
     const index = this.#workers.indexOf(worker);
     if (index < 0) return;
     const cause = new Error(`search worker exited with code ${code}`, { cause: worker.lastError });
+    // A thread that died inside the kernel must not be named as scanning any more.
+    recordOutside(this.#records, worker.index);
     const lost = [...worker.inFlight.values()];
     worker.inFlight.clear();
     this.#inFlight -= lost.length;
@@ -353,7 +383,7 @@ export class SearchPool {
     if (this.#crashStreak >= MAX_CRASH_STREAK) {
       this.#workers.splice(index, 1);
     } else {
-      this.#workers[index] = this.#spawn();
+      this.#workers[index] = this.#spawn(worker.index);
     }
     for (const slice of lost) this.#scheduler.sliceFailed(slice, cause);
     if (this.#workers.length === 0) {

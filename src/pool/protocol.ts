@@ -6,6 +6,9 @@ import type { RunQueueSource } from "./run-queue.ts";
 export interface WorkerInit {
   /** The shared state of shared-state.ts (stop flags, executing count). */
   state: Int32Array;
+  /** The pool's worker records (shared-state.ts), and which of them is this worker's. */
+  records: Int32Array;
+  workerIndex: number;
   /** Every this many ms of scanning the worker asks whether to give its core away (0 = never; pacing.ts). */
   yieldEveryMs: number;
   /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */

@@ -104,6 +104,47 @@ export function sleepUntilSlotLeft(state: Int32Array, slot: number, maxMs: numbe
   }
 }
 
+/**
+ * Worker records: a second shared array, two cells per worker, for the event loop to find which threads are still
+ * scanning a stopped search (stop-handoff.ts). Cell 2w holds worker w's Linux thread id (0 unknown), cell 2w + 1
+ * the stop index of the search it is scanning inside the kernel (0 none; stop indices start at STOP_FLAGS_BASE).
+ */
+const RECORD_STRIDE = 2;
+const NOT_INSIDE = 0;
+
+/** Allocates the records of `workers` workers. */
+export function createWorkerRecords(workers: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(RECORD_STRIDE * workers * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/** Worker w, once at its start: its thread id. */
+export function recordThreadId(records: Int32Array, worker: number, tid: number): void {
+  Atomics.store(records, RECORD_STRIDE * worker, tid);
+}
+
+/**
+ * Worker w: scanning the search whose flag is at `stopIndex` (before enterKernel), or no longer (NOT_INSIDE,
+ * before leaveKernel: a reader that finds the slot's count above 0 may miss this worker, never name one gone).
+ */
+export function recordInside(records: Int32Array, worker: number, stopIndex: number): void {
+  Atomics.store(records, RECORD_STRIDE * worker + 1, stopIndex);
+}
+
+export function recordOutside(records: Int32Array, worker: number): void {
+  Atomics.store(records, RECORD_STRIDE * worker + 1, NOT_INSIDE);
+}
+
+/** Main thread: the thread ids of the workers scanning the search whose flag is at `stopIndex`, into `out`. */
+export function threadsInside(records: Int32Array, stopIndex: number, out: number[]): number[] {
+  out.length = 0;
+  for (let cell = 0; cell < records.length; cell += RECORD_STRIDE) {
+    if (Atomics.load(records, cell + 1) !== stopIndex) continue;
+    const tid = Atomics.load(records, cell);
+    if (tid > 0) out.push(tid);
+  }
+  return out;
+}
+
 /** Main thread: how many workers are inside the kernel right now. */
 export function executingCount(state: Int32Array): number {
   // A plain snapshot; callers that need to wait use waitUntilExecuting.

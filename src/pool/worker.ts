@@ -8,9 +8,17 @@ import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
 import { monotonicMs } from "./clock.ts";
+import { currentThreadId } from "./cpu-affinity.ts";
 import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
-import { enterKernel, leaveKernel, stopRaised } from "./shared-state.ts";
+import {
+  enterKernel,
+  leaveKernel,
+  recordInside,
+  recordOutside,
+  recordThreadId,
+  stopRaised,
+} from "./shared-state.ts";
 
 /** Kernels kept per search: enough for every search a worker can interleave, small enough to forget old ones. */
 const KERNEL_CACHE_SIZE = 256;
@@ -24,7 +32,9 @@ try {
 
 const port = parentPort;
 if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
-const { state, yieldEveryMs, runQueue } = workerData as WorkerInit;
+const { state, records, workerIndex, yieldEveryMs, runQueue } = workerData as WorkerInit;
+// So that the event loop can move this thread if it is late to a stop (worker-mover.ts).
+recordThreadId(records, workerIndex, currentThreadId());
 const pacing = createPacing(yieldEveryMs, runQueue);
 const kernels = new Map<number, Kernel>();
 
@@ -48,6 +58,7 @@ function runSlice(task: SliceTask): SliceReply {
       return { task: task.task, hits: [], scanned: 0, stopped: true, elapsedMs: 0, pauses: 0 };
     }
     const kernel = kernelFor(task);
+    recordInside(records, workerIndex, task.stopIndex);
     enterKernel(state, task.stopIndex);
     const began = monotonicMs();
     try {
@@ -65,6 +76,7 @@ function runSlice(task: SliceTask): SliceReply {
         pauses: result.pauses,
       };
     } finally {
+      recordOutside(records, workerIndex);
       leaveKernel(state, task.stopIndex);
     }
   } catch (error) {

@@ -184,6 +184,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     workerYieldMs: options.workerYieldMs,
     workerPauses: pool.pausing,
     stopWaitMs: options.stopWaitMs,
+    movesLateWorkers: pool.movesLateWorkers,
     maximumHashes: options.maximumHashes,
     dataDir: options.dataDir,
     // Which process serves, and with which Node and V8 flags (`cancelkit serve` and `npm start` add the server's).

@@ -64,12 +64,14 @@ describe("shutdown", () => {
     ]);
     try {
       const listening = await server.printed(
-        /"event":"listening".*"port":\d+.*"workerPauses":"[a-z-]+","stopWaitMs":[\d.]+/,
+        /"event":"listening".*"port":\d+.*"workerPauses":"[a-z-]+","stopWaitMs":[\d.]+,"movesLateWorkers":[a-z]+/,
       );
       const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
       // The operator can tell whether the workers read the run queue or fell back to pausing unconditionally.
       assert.match(listening, /"workerPauses":"(when-a-thread-waits|unconditionally)"/);
-      assert.match(listening, /"stopWaitMs":0\.5$/);
+      assert.match(listening, /"stopWaitMs":0\.5,/);
+      // And whether a cancel's wait can move late workers (thread CPU affinity, Linux).
+      assert.match(listening, new RegExp(`"movesLateWorkers":${process.platform === "linux"}$`));
       const client = createClient(HashFinder, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
       const stream = client
         .findRange({ desiredName: NEVER, interestingHammingDistance: 4 })

@@ -1,0 +1,70 @@
+/**
+ * Which CPUs a thread of this process may run on: libc's `sched_getaffinity`/`sched_setaffinity`, called through
+ * koffi (a foreign-function library from npm with prebuilt binaries), because Node has no API for a thread's CPU
+ * set. Linux only; elsewhere, or where koffi or libc cannot be loaded, `loadCpuAffinity` returns undefined and
+ * the callers work without it.
+ *
+ * Setting the set of a thread that waits for a CPU elsewhere moves it at once: Linux migrates a runnable thread
+ * whose current CPU is no longer allowed. That is what stop-handoff.ts uses it for.
+ */
+import { readlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+
+/** Bytes of a CPU mask: 1,024 CPUs, glibc's `cpu_set_t`. */
+export const CPU_MASK_BYTES = 128;
+
+export interface CpuAffinity {
+  /** The CPU the calling thread is running on. */
+  currentCpu(): number;
+  /** Reads the CPU set of thread `tid` of this process into `mask`; false if it could not. */
+  get(tid: number, mask: Uint8Array): boolean;
+  /** Restricts thread `tid` of this process to the CPUs in `mask`; false if it could not. */
+  set(tid: number, mask: Uint8Array): boolean;
+}
+
+type MaskCall = (tid: number, bytes: number, mask: Uint8Array) => number;
+
+/** The libc calls, or undefined where they are not available. Load once per thread that needs them. */
+export function loadCpuAffinity(): CpuAffinity | undefined {
+  if (process.platform !== "linux") return undefined;
+  try {
+    // Loaded on demand, inside the try: a missing prebuilt binary must cost this feature, not the server.
+    const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
+    const libc = koffi.load("libc.so.6");
+    const currentCpu = libc.func("int sched_getcpu(void)") as () => number;
+    const getMask = libc.func(
+      "int sched_getaffinity(int tid, size_t bytes, _Out_ uint8_t *mask)",
+    ) as MaskCall;
+    const setMask = libc.func(
+      "int sched_setaffinity(int tid, size_t bytes, const uint8_t *mask)",
+    ) as MaskCall;
+    if (currentCpu() < 0) return undefined;
+    return {
+      currentCpu,
+      get: (tid, mask) => getMask(tid, mask.length, mask) === 0,
+      set: (tid, mask) => setMask(tid, mask.length, mask) === 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A mask of CPU_MASK_BYTES bytes with only `cpu` set. */
+export function singleCpuMask(cpu: number, mask = new Uint8Array(CPU_MASK_BYTES)): Uint8Array {
+  mask.fill(0);
+  mask[cpu >> 3] = 1 << (cpu & 7);
+  return mask;
+}
+
+/**
+ * The Linux thread id of the calling thread (what `sched_setaffinity` takes), from /proc/thread-self, which
+ * links to "PID/task/TID"; 0 where there is no such file. Needs no koffi, so worker threads need not load it.
+ */
+export function currentThreadId(): number {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").at(-1));
+    return Number.isSafeInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * WorkerMover: moves the workers still scanning a stopped search onto the CPU of the calling thread (the event
+ * loop, which is about to sleep and so give that CPU up), then gives each its own CPU set back.
+ *
+ * Why: after a cancel, a worker that has not seen its stop flag is almost always one that is not running: it waits
+ * (at the lowest priority) behind another thread on its CPU — one of V8's helper threads compiling or collecting,
+ * or the kernel's `kdamond` — often for 2–5 ms, while another CPU sits idle; Linux does not pull it over until a
+ * later balancing tick. Taking its CPU away makes Linux migrate it at once (README, "Performance").
+ */
+import { CPU_MASK_BYTES, type CpuAffinity, singleCpuMask } from "./cpu-affinity.ts";
+import { threadsInside } from "./shared-state.ts";
+
+export class WorkerMover {
+  readonly #records: Int32Array;
+  readonly #affinity: CpuAffinity;
+  readonly #target = new Uint8Array(CPU_MASK_BYTES);
+  readonly #inside: number[] = [];
+  /** The threads moved and not yet given back, with the CPU set each had. */
+  readonly #moved: Array<{ tid: number; mask: Uint8Array }> = [];
+  /** Masks kept for reuse: a stop must not allocate more than it has to. */
+  readonly #spareMasks: Uint8Array[] = [];
+
+  /** @param records the pool's worker records (shared-state.ts) */
+  constructor(records: Int32Array, affinity: CpuAffinity) {
+    this.#records = records;
+    this.#affinity = affinity;
+  }
+
+  /**
+   * Restricts every worker recorded inside the kernel for the search whose flag is at `stopIndex` to the calling
+   * thread's current CPU; returns how many it moved. Call `restore()` once they are out (or the wait is over).
+   */
+  moveHere(stopIndex: number): number {
+    const tids = threadsInside(this.#records, stopIndex, this.#inside);
+    if (tids.length === 0) return 0;
+    const target = singleCpuMask(this.#affinity.currentCpu(), this.#target);
+    let moved = 0;
+    for (const tid of tids) {
+      const mask = this.#spareMasks.pop() ?? new Uint8Array(CPU_MASK_BYTES);
+      // Only a thread whose set could be read is moved: it must be given exactly that set back.
+      if (this.#affinity.get(tid, mask) && this.#affinity.set(tid, target)) {
+        this.#moved.push({ tid, mask });
+        moved++;
+      } else {
+        this.#spareMasks.push(mask);
+      }
+    }
+    return moved;
+  }
+
+  /** Gives every moved thread the CPU set it had before. */
+  restore(): void {
+    for (const { tid, mask } of this.#moved) {
+      // A thread that has exited meanwhile (a crashed worker) just fails the call.
+      this.#affinity.set(tid, mask);
+      this.#spareMasks.push(mask);
+    }
+    this.#moved.length = 0;
+  }
+}
