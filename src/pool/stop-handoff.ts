@@ -12,8 +12,8 @@
  *
  * A worker still inside after MOVE_AFTER_MS is, nearly always, one waiting for a CPU behind another thread: with a
  * WorkerMover, the event loop then moves it onto its own CPU, which its sleep frees, and gives it its CPUs back when
- * the wait ends (worker-mover.ts). Over paired runs of 1,000 in-process cancels, the trials over 2 ms that lost
- * their time after the signal went from 31 to 11 (six pairs), and from 30 to 20 with the grpc-go client.
+ * the wait ends (worker-mover.ts). Over eight paired runs of 1,000 cancels, the trials over 2 ms that lost their
+ * time after the signal went from 59 to 23 in process, and from 34 to 19 with the grpc-go client.
  *
  * A wait that runs out means something else holds the cores and waiting does not help: the stops of the next
  * BACKOFF_MS do not wait, so a starved machine cannot turn a stream of cancels into a stalled event loop.
@@ -28,8 +28,8 @@ export type LateWorkerMover = Pick<WorkerMover, "moveHere" | "restore">;
 export const BACKOFF_MS = 100;
 
 /**
- * How long the event loop waits before it moves the workers still inside: about the 90th percentile of a stop
- * on a quiet 2-core machine (the median is 0.05–0.09 ms), so that a prompt stop costs no system call.
+ * How long the event loop waits before it moves the workers still inside: later than 89–98 % of stops in the
+ * bench on a 2-core VM (the median is 0.05–0.09 ms), so that a prompt stop costs no system call.
  */
 export const MOVE_AFTER_MS = 0.2;
 

@@ -98,6 +98,11 @@ describe("the event loop's sleep after a cancel (stop handoff)", () => {
     assert.equal(pool.movesLateWorkers, false, "nothing to move workers during");
   });
 
+  test("late workers are moved by default where threads can be (Linux), and not with moveLateWorkers: false", (t) => {
+    assert.equal(usePool(t, { stopWaitMs: 1 }).movesLateWorkers, process.platform === "linux");
+    assert.equal(usePool(t, { stopWaitMs: 1, moveLateWorkers: false }).movesLateWorkers, false);
+  });
+
   test("stopWaitMs must be a number ≥ 0", () => {
     for (const stopWaitMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
       assert.throws(
