@@ -2,10 +2,13 @@
  * Source of the WebAssembly engine: generates the WebAssembly text of `firstHit` (see run-scanner.ts), which hashes
  * consecutive candidates four at a time in the i32 lanes of SIMD128 vectors — two vectors per step, their rounds
  * interleaved so the core always has independent work (measured: 1 vector 11.8, 2 vectors 16.0, 3 vectors 13.5
- * M candidates/s) — and measures their distance without leaving the lanes. build.ts assembles the text.
+ * M candidates/s; with the split schedule below, 2 vectors 19.9–20.8 and 3 vectors 15.9–16.2) — and measures
+ * their distance without leaving the lanes. build.ts assembles the text.
  *
- * Why generated: the 80 SHA-1 rounds are unrolled, and the message schedule is folded at generation time — W2–W14
- * are zero for every candidate (see run-scanner.ts), so most schedule words need fewer XORs or none.
+ * Why generated: the 80 SHA-1 rounds are unrolled, and the message schedule is split at generation time into a
+ * part computed once per run and the rotations of the one varying byte (varyingRotations, below), with one scan
+ * function per word that byte can be in: a step's schedule costs about half the vector operations it did when
+ * each word was computed in full (17.6–18.0 → 18.3–20.3 M candidates/s in alternating runs, 2026-12-02).
  *
  * Distance, bit-parallel over windows: the 27 six-bit digest values are transposed into six bit planes X_b (bit
  * 31 − j of X_b = bit b of value j). For a target position i, the hash positions holding a matching value are
@@ -54,34 +57,96 @@ function rotl(local: string, n: number): string[] {
 }
 
 /**
- * The 80 unrolled rounds of lane group `g`, as 82 chunks (set-up, one per round, feed-forward) so that the groups
- * can be interleaved round by round; leaves the digest h0..h4 (IV added) in locals $h0_g..$h4_g.
+ * The message schedule, split. Within a run only one byte of one word varies (word `vary`, 0 or 1: see
+ * run-scanner.ts), so the block is a constant part (the run's words with that byte zeroed, W15) XOR D, the
+ * varying byte in place. The schedule is linear over XOR and rotation, so every schedule word is too:
+ * W_t = K_t XOR (XOR over r in R_t of rotl(D, r)). K_t is computed once per run ($k<t>, from the run's words),
+ * R_t at generation time; a step computes only the rotations of D, each once, and K_t ⊕ them (Steube's
+ * observation for password crackers that vary one word). Returns R_t for t = 0..79.
  */
-function sha1Rounds(g: number): string[][] {
-  const chunks: string[][] = [];
-  // Which schedule words are known to be zero for every candidate.
+function varyingRotations(vary: number): Array<Set<number>> {
+  const sets: Array<Set<number>> = [];
+  for (let t = 0; t < 16; t++) sets.push(new Set(t === vary ? [0] : []));
+  for (let t = 16; t < 80; t++) {
+    const sum = new Set<number>();
+    for (const s of [t - 3, t - 8, t - 14, t - 16]) {
+      for (const r of sets[s]!) if (!sum.delete(r)) sum.add(r);
+    }
+    sets.push(new Set([...sum].map((r) => (r + 1) % 32)));
+  }
+  return sets;
+}
+
+/** Which schedule words have a constant part that is not zero for every run: W0, W1, W15 and what they feed. */
+function constantParts(): boolean[] {
   const nonZero: boolean[] = [];
   for (let t = 0; t < 16; t++) nonZero.push(t === 0 || t === 1 || t === 15);
-  const word = (t: number): string => (t === 15 ? "$m15" : `$m${t}_${g}`);
-  // Schedule word t, computed just before round t uses it.
-  const scheduleWord = (t: number): string[] => {
-    const terms = [t - 3, t - 8, t - 14, t - 16].filter((s) => nonZero[s]);
-    nonZero.push(terms.length > 0);
-    if (terms.length === 0) return [];
-    const step = [`local.get ${word(terms[0]!)}`];
-    for (const s of terms.slice(1)) step.push(`local.get ${word(s)}`, "v128.xor");
-    // Rotate left by one; x + x instead of x << 1 leaves the (scarcer) shift units to the rounds.
-    step.push(`local.tee ${word(t)}`, `local.get ${word(t)}`, "i32x4.add");
-    step.push(`local.get ${word(t)}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set ${word(t)}`);
-    return step;
+  for (let t = 16; t < 80; t++) nonZero.push([t - 3, t - 8, t - 14, t - 16].some((s) => nonZero[s]));
+  return nonZero;
+}
+
+const CONSTANT_PART = constantParts();
+
+/**
+ * Once per run: the constant parts $k<t> of the schedule words (from $W0, $W1 with the varying byte zeroed, and
+ * $m15), and where a round adds a word with no varying part, that word plus the round constant ($kk<t>).
+ */
+function runConstants(rotations: Array<Set<number>>): string[] {
+  const code: string[] = [];
+  const word = (t: number): string => (t === 0 ? "$W0" : t === 1 ? "$W1" : t === 15 ? "$m15" : `$k${t}`);
+  for (let t = 16; t < 80; t++) {
+    if (!CONSTANT_PART[t]) continue;
+    const terms = [t - 3, t - 8, t - 14, t - 16].filter((s) => CONSTANT_PART[s]);
+    code.push(`local.get ${word(terms[0]!)}`);
+    for (const s of terms.slice(1)) code.push(`local.get ${word(s)}`, "v128.xor");
+    code.push(`local.tee $k${t}`, `local.get $k${t}`, "i32x4.add");
+    code.push(`local.get $k${t}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set $k${t}`);
+  }
+  for (let t = 0; t < 80; t++) {
+    if (!CONSTANT_PART[t] || rotations[t]!.size > 0) continue;
+    code.push(
+      `local.get ${word(t)}`,
+      splat(ROUND_CONSTANTS[Math.floor(t / 20)]!),
+      "i32x4.add",
+      `local.set $kk${t}`,
+    );
+  }
+  return code;
+}
+
+/** Names of the constant-part locals runConstants sets. */
+function runConstantLocals(rotations: Array<Set<number>>): string[] {
+  const locals: string[] = [];
+  for (let t = 16; t < 80; t++) if (CONSTANT_PART[t]) locals.push(`$k${t}`);
+  for (let t = 0; t < 80; t++) if (CONSTANT_PART[t] && rotations[t]!.size === 0) locals.push(`$kk${t}`);
+  return locals;
+}
+
+/**
+ * The 80 unrolled rounds of lane group `g`, as 82 chunks (set-up, one per round, feed-forward) so that the groups
+ * can be interleaved round by round; $d_g holds D of the group's lanes. Leaves the digest h0..h4 (IV added) in
+ * locals $h0_g..$h4_g.
+ */
+function sha1Rounds(g: number, rotations: Array<Set<number>>): string[][] {
+  const chunks: string[][] = [];
+  const rotated = new Set<number>([0]);
+  // rotl(D, r) of this group, computed the first time a word needs it.
+  const rotation = (r: number): string[] => {
+    if (rotated.has(r)) return [];
+    rotated.add(r);
+    return [...rotl(`$d_${g}`, r), `local.set $d${r}_${g}`];
   };
-  const names = ["$a", "$b", "$c", "$d", "$e"].map((name) => `${name}_${g}`);
+  const dName = (r: number): string => (r === 0 ? `$d_${g}` : `$d${r}_${g}`);
+  const constantWord = (t: number): string =>
+    t === 0 ? "$W0" : t === 1 ? "$W1" : t === 15 ? "$m15" : `$k${t}`;
+  const names = ["$a", "$b", "$c", "$dd", "$e"].map((name) => `${name}_${g}`);
   chunks.push(names.flatMap((name, i) => [splat(IV[i]!), `local.set ${name}`]));
   let [a, b, c, d, e] = names as [string, string, string, string, string];
   for (let t = 0; t < 80; t++) {
     const code: string[] = [];
     const stage = Math.floor(t / 20);
-    if (t >= 16) code.push(...scheduleWord(t));
+    const varying = [...rotations[t]!].sort((x, y) => x - y);
+    for (const r of varying) code.push(...rotation(r));
     code.push(`local.get ${e}`, ...rotl(a, 5), "i32x4.add");
     if (stage === 0) code.push(`local.get ${c}`, `local.get ${d}`, `local.get ${b}`, "v128.bitselect");
     else if (stage === 2)
@@ -94,8 +159,19 @@ function sha1Rounds(g: number): string[][] {
         "v128.bitselect",
       );
     else code.push(`local.get ${b}`, `local.get ${c}`, "v128.xor", `local.get ${d}`, "v128.xor");
-    code.push("i32x4.add", splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
-    if (nonZero[t]) code.push(`local.get ${word(t)}`, "i32x4.add");
+    code.push("i32x4.add");
+    if (varying.length === 0) {
+      // No varying part: the word and the round constant, added once per run.
+      code.push(CONSTANT_PART[t] ? `local.get $kk${t}` : splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
+    } else {
+      code.push(splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
+      // W_t = K_t XOR the rotations of D; for t < 16 the bytes do not overlap, so XOR is the word itself.
+      const first = CONSTANT_PART[t] ? [`local.get ${constantWord(t)}`] : [];
+      const terms = [...first, ...varying.map((r) => `local.get ${dName(r)}`)];
+      code.push(terms[0]!);
+      for (const term of terms.slice(1)) code.push(term, "v128.xor");
+      code.push("i32x4.add");
+    }
     code.push(`local.set ${e}`);
     code.push(...rotl(b, 30), `local.set ${b}`);
     [a, b, c, d, e] = [e, a, b, c, d];
@@ -113,8 +189,8 @@ function sha1Rounds(g: number): string[][] {
 }
 
 /** All lane groups' rounds, interleaved round by round: independent chains for the out-of-order core. */
-function interleavedRounds(): string[] {
-  const perGroup = Array.from({ length: GROUPS }, (_, g) => sha1Rounds(g));
+function interleavedRounds(rotations: Array<Set<number>>): string[] {
+  const perGroup = Array.from({ length: GROUPS }, (_, g) => sha1Rounds(g, rotations));
   const code: string[] = [];
   for (let chunk = 0; chunk < perGroup[0]!.length; chunk++) {
     for (const chunks of perGroup) code.push(...chunks[chunk]!);
@@ -332,31 +408,77 @@ function reportHit(): string[] {
   return code;
 }
 
-/** Message words $m0_g, $m1_g of the step's lanes: candidate v + 4g + lane has last byte v + 4g + lane. */
+/** $vv_g: the step's candidate values (v + 4g + lane), and $d_g: D, their varying byte in place. */
 function messages(): string[] {
   const code: string[] = [];
   for (let g = 0; g < GROUPS; g++) {
     const lanes = [0, 1, 2, 3].map((lane) => 4 * g + lane).join(" ");
     code.push("local.get $v", "i32x4.splat", `v128.const i32x4 ${lanes}`, "i32x4.add", `local.tee $vv_${g}`);
-    code.push("local.get $shift", "i32x4.shl", `local.set $var_${g}`);
-    code.push(
-      "local.get $W0",
-      `local.get $var_${g}`,
-      "local.get $sel",
-      "v128.and",
-      "v128.or",
-      `local.set $m0_${g}`,
-    );
-    code.push(
-      "local.get $W1",
-      `local.get $var_${g}`,
-      "local.get $sel",
-      "v128.andnot",
-      "v128.or",
-      `local.set $m1_${g}`,
-    );
+    code.push("local.get $shift", "i32x4.shl", `local.set $d_${g}`);
   }
   return code;
+}
+
+/** Parameters of the scan functions, in the order firstHit passes them on. */
+const SCAN_PARAMS = ["$w0s", "$w1s", "$shift", "$w15s", "$from", "$to", "$m", "$levels", "$windows"];
+
+/** The scan of runs whose varying byte is in word `vary` (0 or 1). */
+function scanFunction(vary: number): string[] {
+  const rotations = varyingRotations(vary);
+  const i32Locals = ["$v", "$i", "$k", "$p", "$lane"];
+  const vectorLocals = ["$W0", "$W1", "$win", "$m15", "$miss", ...runConstantLocals(rotations)];
+  for (let i = 0; i < 6; i++) vectorLocals.push(`$r${i}`, `$x${i}`);
+  const usedRotations = new Set<number>();
+  for (const set of rotations) for (const r of set) if (r !== 0) usedRotations.add(r);
+  for (let g = 0; g < GROUPS; g++) {
+    vectorLocals.push(...["$vv", "$d", "$a", "$b", "$c", "$e", "$alive", "$hit"].map((l) => `${l}_${g}`));
+    // "$d_g" is D; the round register d is named $dd_g here to keep the two apart.
+    vectorLocals.push(`$dd_${g}`);
+    for (const r of [...usedRotations].sort((x, y) => x - y)) vectorLocals.push(`$d${r}_${g}`);
+    for (let i = 0; i < 5; i++) vectorLocals.push(`$h${i}_${g}`);
+  }
+  const body = [
+    "local.get $w0s",
+    "i32x4.splat",
+    "local.set $W0",
+    "local.get $w1s",
+    "i32x4.splat",
+    "local.set $W1",
+    "local.get $w15s",
+    "i32x4.splat",
+    "local.set $m15",
+    "local.get $windows",
+    "i32x4.splat",
+    "local.set $win",
+    ...runConstants(rotations),
+    "local.get $from",
+    "local.set $v",
+    "block $done",
+    "loop $next",
+    "local.get $v",
+    "local.get $to",
+    "i32.ge_s",
+    "br_if $done",
+    ...messages(),
+    ...interleavedRounds(rotations),
+    ...Array.from({ length: GROUPS }, (_, g) => distance(g)).flat(),
+    ...reportHit(),
+    "local.get $v",
+    `i32.const ${4 * GROUPS}`,
+    "i32.add",
+    "local.set $v",
+    "br $next",
+    "end",
+    "end",
+    "i32.const -1",
+  ];
+  return [
+    `  (func $scan${vary} ${SCAN_PARAMS.map((p) => `(param ${p} i32)`).join(" ")} (result i32)`,
+    `    ${i32Locals.map((l) => `(local ${l} i32)`).join(" ")}`,
+    `    ${vectorLocals.map((l) => `(local ${l} v128)`).join(" ")}`,
+    ...body.map((line) => `    ${line}`),
+    "  )",
+  ];
 }
 
 /** The complete module text; deterministic, so the build is reproducible. */
@@ -373,65 +495,22 @@ export function generateScanWat(): string {
     "$levels",
     "$windows",
   ];
-  const i32Locals = ["$v", "$i", "$k", "$p", "$lane"];
-  const vectorLocals = ["$W0", "$W1", "$sel", "$win", "$m15", "$miss"];
-  for (let i = 0; i < 6; i++) vectorLocals.push(`$r${i}`, `$x${i}`);
-  for (let g = 0; g < GROUPS; g++) {
-    vectorLocals.push(
-      ...["$vv", "$var", "$a", "$b", "$c", "$d", "$e", "$alive", "$hit"].map((l) => `${l}_${g}`),
-    );
-    for (let t = 0; t < 80; t++) if (t !== 15) vectorLocals.push(`$m${t}_${g}`);
-    for (let i = 0; i < 5; i++) vectorLocals.push(`$h${i}_${g}`);
-  }
-  const body = [
-    "local.get $w0s",
-    "i32x4.splat",
-    "local.set $W0",
-    "local.get $w1s",
-    "i32x4.splat",
-    "local.set $W1",
-    "local.get $w15s",
-    "i32x4.splat",
-    "local.set $m15",
-    "local.get $windows",
-    "i32x4.splat",
-    "local.set $win",
-    // $sel: all ones when the varying byte is in W0, zero when it is in W1.
-    "i32.const 0",
-    "local.get $varyWord",
-    "i32.eqz",
-    "i32.sub",
-    "i32x4.splat",
-    "local.set $sel",
-    "local.get $from",
-    "local.set $v",
-    "block $done",
-    "loop $next",
-    "local.get $v",
-    "local.get $to",
-    "i32.ge_s",
-    "br_if $done",
-    ...messages(),
-    ...interleavedRounds(),
-    ...Array.from({ length: GROUPS }, (_, g) => distance(g)).flat(),
-    ...reportHit(),
-    "local.get $v",
-    `i32.const ${4 * GROUPS}`,
-    "i32.add",
-    "local.set $v",
-    "br $next",
-    "end",
-    "end",
-    "i32.const -1",
-  ];
+  const passOn = SCAN_PARAMS.map((p) => `local.get ${p}`);
   return [
     ";; Generated by src/search/wasm/scan-wat.ts — edit that file, then run `npm run build:wasm`.",
     "(module",
     '  (memory (export "memory") 1)',
+    ...scanFunction(0),
+    ...scanFunction(1),
     `  (func (export "firstHit") ${params.map((p) => `(param ${p} i32)`).join(" ")} (result i32)`,
-    `    ${i32Locals.map((l) => `(local ${l} i32)`).join(" ")}`,
-    `    ${vectorLocals.map((l) => `(local ${l} v128)`).join(" ")}`,
-    ...body.map((line) => `    ${line}`),
+    "    local.get $varyWord",
+    "    if (result i32)",
+    ...passOn.map((line) => `      ${line}`),
+    "      call $scan1",
+    "    else",
+    ...passOn.map((line) => `      ${line}`),
+    "      call $scan0",
+    "    end",
     "  )",
     ")",
     "",
