@@ -122,14 +122,15 @@ export function recordThreadId(records: Int32Array, worker: number, tid: number)
   Atomics.store(records, RECORD_STRIDE * worker, tid);
 }
 
-/**
- * Worker w: scanning the search whose flag is at `stopIndex` (before enterKernel), or no longer (NOT_INSIDE,
- * before leaveKernel: a reader that finds the slot's count above 0 may miss this worker, never name one gone).
- */
+/** Worker w, just before enterKernel: it scans the search whose flag is at `stopIndex`. */
 export function recordInside(records: Int32Array, worker: number, stopIndex: number): void {
   Atomics.store(records, RECORD_STRIDE * worker + 1, stopIndex);
 }
 
+/**
+ * Worker w, just before leaveKernel (or the pool, for a worker that died): it scans nothing. In that order, a
+ * reader that finds a slot's count above 0 may miss a worker on its way out, but never names one already gone.
+ */
 export function recordOutside(records: Int32Array, worker: number): void {
   Atomics.store(records, RECORD_STRIDE * worker + 1, NOT_INSIDE);
 }
