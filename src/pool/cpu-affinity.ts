@@ -1,8 +1,8 @@
 /**
  * Which CPUs a thread of this process may run on: libc's `sched_getaffinity`/`sched_setaffinity`, called through
  * koffi (a foreign-function library from npm with prebuilt binaries), because Node has no API for a thread's CPU
- * set. Linux only; elsewhere, or where koffi or libc cannot be loaded, `loadCpuAffinity` returns undefined and
- * the callers work without it.
+ * set. Linux with glibc only (`libc.so.6`); elsewhere, or where koffi or libc cannot be loaded (musl, a platform
+ * without a prebuilt koffi), `loadCpuAffinity` returns undefined and the callers work without it.
  *
  * Setting the set of a thread that waits for a CPU elsewhere moves it at once: Linux migrates a runnable thread
  * whose current CPU is no longer allowed. That is what stop-handoff.ts uses it for.
