@@ -69,7 +69,7 @@ function varyingRotations(vary: number): Array<Set<number>> {
   for (let t = 0; t < 16; t++) sets.push(new Set(t === vary ? [0] : []));
   for (let t = 16; t < 80; t++) {
     const sum = new Set<number>();
-    for (const s of [t - 3, t - 8, t - 14, t - 16]) {
+    for (const s of scheduleTerms(t)) {
       for (const r of sets[s]!) if (!sum.delete(r)) sum.add(r);
     }
     sets.push(new Set([...sum].map((r) => (r + 1) % 32)));
@@ -77,15 +77,30 @@ function varyingRotations(vary: number): Array<Set<number>> {
   return sets;
 }
 
+/** The earlier words schedule word t (≥ 16) is the rotated XOR of. */
+function scheduleTerms(t: number): number[] {
+  return [t - 3, t - 8, t - 14, t - 16];
+}
+
 /** Which schedule words have a constant part that is not zero for every run: W0, W1, W15 and what they feed. */
 function constantParts(): boolean[] {
   const nonZero: boolean[] = [];
   for (let t = 0; t < 16; t++) nonZero.push(t === 0 || t === 1 || t === 15);
-  for (let t = 16; t < 80; t++) nonZero.push([t - 3, t - 8, t - 14, t - 16].some((s) => nonZero[s]));
+  for (let t = 16; t < 80; t++) nonZero.push(scheduleTerms(t).some((s) => nonZero[s]));
   return nonZero;
 }
 
 const CONSTANT_PART = constantParts();
+
+/** The local holding the constant part of schedule word t: the run's words for W0, W1, W15, else $k<t>. */
+function constantPart(t: number): string {
+  return t === 0 ? "$W0" : t === 1 ? "$W1" : t === 15 ? "$m15" : `$k${t}`;
+}
+
+/** Whether word t has a constant part and no varying one, so runConstants adds it to its round constant ($kk<t>). */
+function foldedIntoRoundConstant(t: number, rotations: Array<Set<number>>): boolean {
+  return CONSTANT_PART[t]! && rotations[t]!.size === 0;
+}
 
 /**
  * Once per run: the constant parts $k<t> of the schedule words (from $W0, $W1 with the varying byte zeroed, and
@@ -93,19 +108,18 @@ const CONSTANT_PART = constantParts();
  */
 function runConstants(rotations: Array<Set<number>>): string[] {
   const code: string[] = [];
-  const word = (t: number): string => (t === 0 ? "$W0" : t === 1 ? "$W1" : t === 15 ? "$m15" : `$k${t}`);
   for (let t = 16; t < 80; t++) {
     if (!CONSTANT_PART[t]) continue;
-    const terms = [t - 3, t - 8, t - 14, t - 16].filter((s) => CONSTANT_PART[s]);
-    code.push(`local.get ${word(terms[0]!)}`);
-    for (const s of terms.slice(1)) code.push(`local.get ${word(s)}`, "v128.xor");
+    const terms = scheduleTerms(t).filter((s) => CONSTANT_PART[s]);
+    code.push(`local.get ${constantPart(terms[0]!)}`);
+    for (const s of terms.slice(1)) code.push(`local.get ${constantPart(s)}`, "v128.xor");
     code.push(`local.tee $k${t}`, `local.get $k${t}`, "i32x4.add");
     code.push(`local.get $k${t}`, "i32.const 31", "i32x4.shr_u", "v128.or", `local.set $k${t}`);
   }
   for (let t = 0; t < 80; t++) {
-    if (!CONSTANT_PART[t] || rotations[t]!.size > 0) continue;
+    if (!foldedIntoRoundConstant(t, rotations)) continue;
     code.push(
-      `local.get ${word(t)}`,
+      `local.get ${constantPart(t)}`,
       splat(ROUND_CONSTANTS[Math.floor(t / 20)]!),
       "i32x4.add",
       `local.set $kk${t}`,
@@ -118,7 +132,7 @@ function runConstants(rotations: Array<Set<number>>): string[] {
 function runConstantLocals(rotations: Array<Set<number>>): string[] {
   const locals: string[] = [];
   for (let t = 16; t < 80; t++) if (CONSTANT_PART[t]) locals.push(`$k${t}`);
-  for (let t = 0; t < 80; t++) if (CONSTANT_PART[t] && rotations[t]!.size === 0) locals.push(`$kk${t}`);
+  for (let t = 0; t < 80; t++) if (foldedIntoRoundConstant(t, rotations)) locals.push(`$kk${t}`);
   return locals;
 }
 
@@ -137,8 +151,6 @@ function sha1Rounds(g: number, rotations: Array<Set<number>>): string[][] {
     return [...rotl(`$d_${g}`, r), `local.set $d${r}_${g}`];
   };
   const dName = (r: number): string => (r === 0 ? `$d_${g}` : `$d${r}_${g}`);
-  const constantWord = (t: number): string =>
-    t === 0 ? "$W0" : t === 1 ? "$W1" : t === 15 ? "$m15" : `$k${t}`;
   const names = ["$a", "$b", "$c", "$dd", "$e"].map((name) => `${name}_${g}`);
   chunks.push(names.flatMap((name, i) => [splat(IV[i]!), `local.set ${name}`]));
   let [a, b, c, d, e] = names as [string, string, string, string, string];
@@ -162,11 +174,14 @@ function sha1Rounds(g: number, rotations: Array<Set<number>>): string[][] {
     code.push("i32x4.add");
     if (varying.length === 0) {
       // No varying part: the word and the round constant, added once per run.
-      code.push(CONSTANT_PART[t] ? `local.get $kk${t}` : splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
+      const added = foldedIntoRoundConstant(t, rotations)
+        ? `local.get $kk${t}`
+        : splat(ROUND_CONSTANTS[stage]!);
+      code.push(added, "i32x4.add");
     } else {
       code.push(splat(ROUND_CONSTANTS[stage]!), "i32x4.add");
       // W_t = K_t XOR the rotations of D; for t < 16 the bytes do not overlap, so XOR is the word itself.
-      const first = CONSTANT_PART[t] ? [`local.get ${constantWord(t)}`] : [];
+      const first = CONSTANT_PART[t] ? [`local.get ${constantPart(t)}`] : [];
       const terms = [...first, ...varying.map((r) => `local.get ${dName(r)}`)];
       code.push(terms[0]!);
       for (const term of terms.slice(1)) code.push(term, "v128.xor");
