@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
@@ -98,31 +100,22 @@ describe("thread CPU affinity through libc", {
 
   test("thread ids: the main thread's is the pid, a worker's is its own", async () => {
     assert.equal(currentThreadId(), process.pid);
-    const worker = new Worker(
-      "const { parentPort } = require('node:worker_threads'); const { readlinkSync } = require('node:fs');" +
-        "parentPort.postMessage(Number(readlinkSync('/proc/thread-self').split('/').at(-1)));",
-      { eval: true },
-    );
-    const [tid] = (await new Promise((resolve) => worker.once("message", (m) => resolve([m])))) as [number];
-    await worker.terminate();
-    assert.ok(tid > 0 && tid !== process.pid);
+    const thread = await parkedThread();
+    try {
+      assert.ok(thread.tid > 0 && thread.tid !== process.pid);
+      assert.ok(existsSync(`/proc/self/task/${thread.tid}`));
+    } finally {
+      await thread.end();
+    }
   });
 
   test("reads and sets a thread's CPUs as /proc reports them, and sets them back", {
     skip: availableParallelism() < 2 && "needs 2 CPUs",
   }, async () => {
     assert.ok(affinity !== undefined);
-    const release = new Int32Array(new SharedArrayBuffer(4));
-    const tids = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(
-      "const { workerData } = require('node:worker_threads'); const { readlinkSync } = require('node:fs');" +
-        "Atomics.store(workerData.tids, 0, Number(readlinkSync('/proc/thread-self').split('/').at(-1)));" +
-        "Atomics.notify(workerData.tids, 0); Atomics.wait(workerData.release, 0, 0);",
-      { eval: true, workerData: { release, tids } },
-    );
+    const thread = await parkedThread();
+    const { tid } = thread;
     try {
-      while (Atomics.load(tids, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-      const tid = Atomics.load(tids, 0);
       const mask = new Uint8Array(CPU_MASK_BYTES);
       assert.ok(affinity.get(tid, mask));
       const own = cpusInMask(mask);
@@ -133,9 +126,24 @@ describe("thread CPU affinity through libc", {
       assert.ok(affinity.set(tid, mask));
       assert.deepEqual(cpusAllowed(tid), own);
     } finally {
-      Atomics.store(release, 0, 1);
-      Atomics.notify(release, 0);
-      await worker.terminate();
+      await thread.end();
     }
   });
 });
+
+/** A worker thread of this process, parked until `end()` (fixtures/parked-thread.ts), and its thread id. */
+async function parkedThread(): Promise<{ tid: number; end(): Promise<void> }> {
+  const release = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL("./fixtures/parked-thread.ts", import.meta.url), {
+    workerData: { release },
+  });
+  const [tid] = (await once(worker, "message")) as [number];
+  return {
+    tid,
+    async end() {
+      Atomics.store(release, 0, 1);
+      Atomics.notify(release, 0);
+      await worker.terminate();
+    },
+  };
+}
