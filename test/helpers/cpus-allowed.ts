@@ -27,3 +27,10 @@ export function cpusInMask(mask: Uint8Array): number[] {
   for (let cpu = 0; cpu < mask.length * 8; cpu++) if (mask[cpu >> 3]! & (1 << (cpu & 7))) cpus.push(cpu);
   return cpus;
 }
+
+/** A mask of `sched_setaffinity`'s form with exactly `cpus` set (the inverse of cpusInMask). */
+export function maskOf(cpus: readonly number[], mask: Uint8Array = new Uint8Array(128)): Uint8Array {
+  mask.fill(0);
+  for (const cpu of cpus) mask[cpu >> 3]! |= 1 << (cpu & 7);
+  return mask;
+}

@@ -19,7 +19,7 @@ import {
   stopFlagIndex,
 } from "../../src/pool/shared-state.ts";
 import { WorkerMover } from "../../src/pool/worker-mover.ts";
-import { cpusAllowed, cpusInMask } from "../helpers/cpus-allowed.ts";
+import { cpusAllowed, cpusInMask, maskOf } from "../helpers/cpus-allowed.ts";
 
 /** CPU affinity kept in a map: thread id → its CPUs; `unreadable` threads fail `get`. */
 function fakeAffinity(cpu: number, sets: Map<number, number[]>, unreadable = new Set<number>()): CpuAffinity {
@@ -28,8 +28,7 @@ function fakeAffinity(cpu: number, sets: Map<number, number[]>, unreadable = new
     get(tid, mask) {
       const cpus = sets.get(tid);
       if (cpus === undefined || unreadable.has(tid)) return false;
-      mask.fill(0);
-      for (const c of cpus) mask[c >> 3]! |= 1 << (c & 7);
+      maskOf(cpus, mask);
       return true;
     },
     set(tid, mask) {
