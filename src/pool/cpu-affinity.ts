@@ -20,9 +20,20 @@ export interface CpuAffinity {
   get(tid: number, mask: Uint8Array): boolean;
   /** Restricts thread `tid` of this process to the CPUs in `mask`; false if it could not. */
   set(tid: number, mask: Uint8Array): boolean;
+  /**
+   * The CPU time thread `tid` of this process has used, in ns, brought up to date by the call if the thread is on
+   * a CPU: two reads that differ mean it is running now. -1 if it cannot be read.
+   */
+  cpuTimeNs(tid: number): number;
 }
 
 type MaskCall = (tid: number, bytes: number, mask: Uint8Array) => number;
+type Timespec = { tv_sec?: number; tv_nsec?: number };
+
+/** Linux's clock id for a thread's CPU time: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED), i.e. (~tid << 3) | 4 | 2. */
+function threadCpuClock(tid: number): number {
+  return (~tid << 3) | 6;
+}
 
 /** The libc calls, or undefined where they are not available. Load once per thread that needs them. */
 export function loadCpuAffinity(): CpuAffinity | undefined {
@@ -38,11 +49,20 @@ export function loadCpuAffinity(): CpuAffinity | undefined {
     const setMask = libc.func(
       "int sched_setaffinity(int tid, size_t bytes, const uint8_t *mask)",
     ) as MaskCall;
+    // struct timespec: two `long`s, whatever the word size.
+    const timespec = koffi.struct({ tv_sec: "long", tv_nsec: "long" });
+    const clockGetTime = libc.func("clock_gettime", "int", ["int", koffi.out(koffi.pointer(timespec))]) as (
+      clock: number,
+      time: Timespec,
+    ) => number;
+    const time: Timespec = {};
     if (currentCpu() < 0) return undefined;
     return {
       currentCpu,
       get: (tid, mask) => getMask(tid, mask.length, mask) === 0,
       set: (tid, mask) => setMask(tid, mask.length, mask) === 0,
+      cpuTimeNs: (tid) =>
+        clockGetTime(threadCpuClock(tid), time) === 0 ? (time.tv_sec ?? 0) * 1e9 + (time.tv_nsec ?? 0) : -1,
     };
   } catch {
     return undefined;

@@ -6,6 +6,11 @@
  * (at the lowest priority) behind another thread on its CPU — one of V8's helper threads compiling or collecting,
  * or the kernel's `kdamond` — often for 2–5 ms, while another CPU sits idle; Linux does not pull it over until a
  * later balancing tick. Taking its CPU away makes Linux migrate it at once (README, "Performance").
+ *
+ * A late worker that is running (its CPU time moves between two reads) is left where it is: on a CPU that runs, it
+ * sees its flag within microseconds by itself, so it is on a vCPU the host is not running, and moving a running
+ * thread waits for a kernel thread on its CPU. The event loop used to wait with it: 1–12 ms, for one move in 40
+ * (README, "Performance").
  */
 import { CPU_MASK_BYTES, type CpuAffinity, singleCpuMask } from "./cpu-affinity.ts";
 import { threadsInside } from "./shared-state.ts";
@@ -27,8 +32,9 @@ export class WorkerMover {
   }
 
   /**
-   * Restricts every worker recorded inside the kernel for the search whose flag is at `stopIndex` to the calling
-   * thread's current CPU; returns how many it moved. Call `restore()` once they are out (or the wait is over).
+   * Restricts every worker recorded inside the kernel for the search whose flag is at `stopIndex`, and not running,
+   * to the calling thread's current CPU; returns how many it moved. Call `restore()` once they are out (or the wait
+   * is over).
    */
   moveHere(stopIndex: number): number {
     const tids = threadsInside(this.#records, stopIndex, this.#inside);
@@ -37,8 +43,12 @@ export class WorkerMover {
     let moved = 0;
     for (const tid of tids) {
       const mask = this.#spareMasks.pop() ?? new Uint8Array(CPU_MASK_BYTES);
-      // Only a thread whose set could be read is moved: it must be given exactly that set back.
-      if (this.#affinity.get(tid, mask) && this.#affinity.set(tid, target)) {
+      // Only a thread whose set could be read is moved (it must be given exactly that set back), and only one not
+      // running: reading its set between two reads of its CPU time gives a running one time to show itself.
+      const cpuTime = this.#affinity.cpuTimeNs(tid);
+      const readable = this.#affinity.get(tid, mask);
+      const waiting = cpuTime >= 0 && this.#affinity.cpuTimeNs(tid) === cpuTime;
+      if (readable && waiting && this.#affinity.set(tid, target)) {
         this.#moved.push({ tid, mask });
         moved++;
       } else {

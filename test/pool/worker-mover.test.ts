@@ -21,8 +21,16 @@ import {
 import { WorkerMover } from "../../src/pool/worker-mover.ts";
 import { cpusAllowed, cpusInMask, maskOf } from "../helpers/cpus-allowed.ts";
 
-/** CPU affinity kept in a map: thread id → its CPUs; `unreadable` threads fail `get`. */
-function fakeAffinity(cpu: number, sets: Map<number, number[]>, unreadable = new Set<number>()): CpuAffinity {
+/**
+ * CPU affinity kept in a map: thread id → its CPUs. `unreadable` threads fail `get`; the CPU time of `running`
+ * threads moves on at every read.
+ */
+function fakeAffinity(
+  cpu: number,
+  sets: Map<number, number[]>,
+  { unreadable = new Set<number>(), running = new Set<number>() } = {},
+): CpuAffinity {
+  let clock = 0;
   return {
     currentCpu: () => cpu,
     get(tid, mask) {
@@ -36,6 +44,7 @@ function fakeAffinity(cpu: number, sets: Map<number, number[]>, unreadable = new
       sets.set(tid, cpusInMask(mask));
       return true;
     },
+    cpuTimeNs: (tid) => (!sets.has(tid) ? -1 : running.has(tid) ? ++clock : 42),
   };
 }
 
@@ -81,9 +90,27 @@ describe("WorkerMover", () => {
     recordThreadId(records, 0, 101);
     recordInside(records, 0, stopFlagIndex(0));
     const sets = new Map([[101, [0, 1]]]);
-    const mover = new WorkerMover(records, fakeAffinity(1, sets, new Set([101])));
+    const mover = new WorkerMover(records, fakeAffinity(1, sets, { unreadable: new Set([101]) }));
     assert.equal(mover.moveHere(stopFlagIndex(0)), 0);
     assert.deepEqual(sets.get(101), [0, 1]);
+  });
+
+  test("a thread running on its CPU is left there (moving it would wait for that CPU); one waiting is moved", () => {
+    const records = createWorkerRecords(2);
+    const stopped = stopFlagIndex(0);
+    recordThreadId(records, 0, 101);
+    recordInside(records, 0, stopped);
+    recordThreadId(records, 1, 102);
+    recordInside(records, 1, stopped);
+    const sets = new Map([
+      [101, [0, 1]],
+      [102, [0, 1]],
+    ]);
+    const mover = new WorkerMover(records, fakeAffinity(0, sets, { running: new Set([101]) }));
+    assert.equal(mover.moveHere(stopped), 1);
+    assert.deepEqual(Object.fromEntries(sets), { 101: [0, 1], 102: [0] });
+    mover.restore();
+    assert.deepEqual(Object.fromEntries(sets), { 101: [0, 1], 102: [0, 1] });
   });
 });
 
@@ -130,11 +157,83 @@ describe("thread CPU affinity through libc", {
   });
 });
 
-/** A worker thread of this process, parked until `end()` (fixtures/parked-thread.ts), and its thread id. */
-async function parkedThread(): Promise<{ tid: number; end(): Promise<void> }> {
+describe("a thread's CPU time through libc", {
+  skip: process.platform !== "linux" && "Linux only",
+}, () => {
+  test("moves on while a thread spins, stands still while it sleeps; -1 for no such thread", async () => {
+    assert.ok(affinity !== undefined);
+    const parked = await parkedThread();
+    const spinning = await parkedThread({ spin: true });
+    try {
+      const parkedAt = affinity.cpuTimeNs(parked.tid);
+      const spinningAt = affinity.cpuTimeNs(spinning.tid);
+      assert.ok(parkedAt > 0 && spinningAt > 0);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(affinity.cpuTimeNs(parked.tid), parkedAt, "asleep: no CPU time");
+      const spun = (affinity.cpuTimeNs(spinning.tid) - spinningAt) / 1e6;
+      assert.ok(spun > 20, `spinning 200 ms used ${spun.toFixed(1)} ms of CPU by this clock`);
+    } finally {
+      await parked.end();
+      await spinning.end();
+    }
+    assert.equal(affinity.cpuTimeNs(2 ** 22 + 1), -1, "above any pid_max: no such thread");
+  });
+});
+
+describe("WorkerMover on real threads", {
+  skip:
+    (affinity === undefined || availableParallelism() < 2) && "needs thread CPU affinity (Linux) and 2 CPUs",
+}, () => {
+  test("a late thread that is running is left on its CPU; one asleep is moved", {
+    timeout: 30_000,
+  }, async () => {
+    assert.ok(affinity !== undefined);
+    const own = new Uint8Array(CPU_MASK_BYTES);
+    assert.ok(affinity.get(process.pid, own));
+    const [callerCpu, otherCpu] = cpusInMask(own);
+    assert.ok(callerCpu !== undefined && otherCpu !== undefined, "this thread may run on two CPUs");
+    const spinning = await parkedThread({ spin: true });
+    const parked = await parkedThread();
+    const records = createWorkerRecords(2);
+    const stopped = stopFlagIndex(0);
+    for (const [index, { tid }] of [spinning, parked].entries()) {
+      recordThreadId(records, index, tid);
+      recordInside(records, index, stopped);
+    }
+    const parkedCpus = cpusAllowed(parked.tid);
+    const mover = new WorkerMover(records, affinity);
+    try {
+      // The caller on one CPU, the spinning thread alone (as far as this process goes) on the other.
+      assert.ok(affinity.set(process.pid, singleCpuMask(callerCpu)));
+      assert.ok(affinity.set(spinning.tid, singleCpuMask(otherCpu)));
+      // Another thread may take the spinner's CPU for a moment (V8's helpers, the kernel's), and a thread that is
+      // not on its CPU is moved: a few tries, each given back, must find it running at least once.
+      let leftRunning = false;
+      for (let attempt = 0; attempt < 5 && !leftRunning; attempt++) {
+        const moved = mover.moveHere(stopped);
+        leftRunning = moved === 1 && cpusAllowed(spinning.tid).join() === String(otherCpu);
+        assert.deepEqual(cpusAllowed(parked.tid), [callerCpu], "the sleeping one is moved every time");
+        mover.restore();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(leftRunning, "the running thread was moved in every try");
+      assert.deepEqual(cpusAllowed(parked.tid), parkedCpus, "given back");
+    } finally {
+      affinity.set(process.pid, own);
+      await spinning.end();
+      await parked.end();
+    }
+  });
+});
+
+/**
+ * A worker thread of this process, parked (or with `spin`, spinning) until `end()` (fixtures/parked-thread.ts),
+ * and its thread id.
+ */
+async function parkedThread({ spin = false } = {}): Promise<{ tid: number; end(): Promise<void> }> {
   const release = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(new URL("./fixtures/parked-thread.ts", import.meta.url), {
-    workerData: { release },
+    workerData: { release, spin },
   });
   const [tid] = (await once(worker, "message")) as [number];
   return {
