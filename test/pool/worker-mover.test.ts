@@ -48,6 +48,16 @@ function fakeAffinity(
   };
 }
 
+/** Worker records with each of `tids` inside the kernel for the search whose flag is at `stopIndex`. */
+function recordsInside(stopIndex: number, tids: readonly number[]): Int32Array {
+  const records = createWorkerRecords(tids.length);
+  for (const [index, tid] of tids.entries()) {
+    recordThreadId(records, index, tid);
+    recordInside(records, index, stopIndex);
+  }
+  return records;
+}
+
 describe("WorkerMover", () => {
   test("moves exactly the recorded threads inside that search to the caller's CPU, and gives each its own back", () => {
     const records = createWorkerRecords(5);
@@ -86,9 +96,7 @@ describe("WorkerMover", () => {
   });
 
   test("a thread whose CPUs cannot be read is left where it is (it could not be given them back)", () => {
-    const records = createWorkerRecords(1);
-    recordThreadId(records, 0, 101);
-    recordInside(records, 0, stopFlagIndex(0));
+    const records = recordsInside(stopFlagIndex(0), [101]);
     const sets = new Map([[101, [0, 1]]]);
     const mover = new WorkerMover(records, fakeAffinity(1, sets, { unreadable: new Set([101]) }));
     assert.equal(mover.moveHere(stopFlagIndex(0)), 0);
@@ -96,12 +104,8 @@ describe("WorkerMover", () => {
   });
 
   test("a thread running on its CPU is left there (moving it would wait for that CPU); one waiting is moved", () => {
-    const records = createWorkerRecords(2);
     const stopped = stopFlagIndex(0);
-    recordThreadId(records, 0, 101);
-    recordInside(records, 0, stopped);
-    recordThreadId(records, 1, 102);
-    recordInside(records, 1, stopped);
+    const records = recordsInside(stopped, [101, 102]);
     const sets = new Map([
       [101, [0, 1]],
       [102, [0, 1]],
@@ -194,12 +198,8 @@ describe("WorkerMover on real threads", {
     assert.ok(callerCpu !== undefined && otherCpu !== undefined, "this thread may run on two CPUs");
     const spinning = await parkedThread({ spin: true });
     const parked = await parkedThread();
-    const records = createWorkerRecords(2);
     const stopped = stopFlagIndex(0);
-    for (const [index, { tid }] of [spinning, parked].entries()) {
-      recordThreadId(records, index, tid);
-      recordInside(records, index, stopped);
-    }
+    const records = recordsInside(stopped, [spinning.tid, parked.tid]);
     const parkedCpus = cpusAllowed(parked.tid);
     const mover = new WorkerMover(records, affinity);
     try {
