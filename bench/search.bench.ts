@@ -24,7 +24,7 @@ import {
   SearchPool,
   type SearchRun,
 } from "../src/pool/pool.ts";
-import { MOVE_AFTER_MS } from "../src/pool/stop-handoff.ts";
+import { MOVE_AFTER_MS, type StopHandoffStats } from "../src/pool/stop-handoff.ts";
 import { type CancelkitServer, startServer } from "../src/server/create-server.ts";
 import { silentLogger } from "../src/server/log.ts";
 import { defaultServerOptions } from "../src/server/options.ts";
@@ -534,8 +534,8 @@ interface CancelComparison {
   trials: Record<CancelSide, CancelTiming[]>;
   /** The default server's warm-up calls, from its first: what a server that has just started gives. */
   warmUp: CancelTiming[];
-  /** Workers the default server's event loop moved onto its own CPU during the trials (worker-mover.ts). */
-  moved: number;
+  /** Late workers the default server's event loop moved onto its own CPU during the trials, or left running. */
+  late: Pick<StopHandoffStats, "moved" | "leftRunning">;
 }
 
 /**
@@ -594,11 +594,14 @@ async function cancelTrials(
       warmUp: [] as CancelTiming[],
     }));
     let failure: { error: unknown } | undefined;
-    const movedSoFar = () => servers.byDefault.server.pool.stats().stopWaits.moved;
-    let movedBefore = 0;
+    const lateSoFar = () => {
+      const { moved, leftRunning } = servers.byDefault.server.pool.stats().stopWaits;
+      return { moved, leftRunning };
+    };
+    let lateBefore = lateSoFar();
     try {
       for (let index = 0; index < calls; index++) {
-        if (index === warmUps) movedBefore = movedSoFar();
+        if (index === warmUps) lateBefore = lateSoFar();
         for (const { client, observed, timings, warmUp } of sides) {
           const timing = await client.trial(observed, index);
           (index >= warmUps ? timings : warmUp).push(timing);
@@ -623,7 +626,10 @@ async function cancelTrials(
     return {
       trials: trialsBySide as Record<CancelSide, CancelTiming[]>,
       warmUp: sides.find(({ side }) => side === "byDefault")?.warmUp ?? [],
-      moved: movedSoFar() - movedBefore,
+      late: {
+        moved: lateSoFar().moved - lateBefore.moved,
+        leftRunning: lateSoFar().leftRunning - lateBefore.leftRunning,
+      },
     };
   });
 }
@@ -683,7 +689,8 @@ function cancelFigureRows(
       note:
         `trials over 2 ms: ${overTwoMs(timings)}, ${slowParts(timings)} ` +
         `(without the stop wait ${overTwoMs(noStopWait)}, plain ${overTwoMs(plain)}); ` +
-        `workers late by ${MOVE_AFTER_MS} ms moved onto the event loop's CPU: ${comparison.moved}`,
+        `workers late by ${MOVE_AFTER_MS} ms moved onto the event loop's CPU: ${comparison.late.moved}, ` +
+        `left because running (their vCPU not being run): ${comparison.late.leftRunning}`,
     },
     row("max", (values) => Math.max(...values)),
     {

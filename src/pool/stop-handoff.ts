@@ -42,6 +42,8 @@ export interface StopHandoffStats {
   skipped: number;
   /** Workers moved onto the event loop's CPU during waits (WorkerMover). */
   moved: number;
+  /** Late workers left where they were because they were running: on a vCPU the host was not running. */
+  leftRunning: number;
 }
 
 export class StopHandoff {
@@ -50,7 +52,7 @@ export class StopHandoff {
   readonly #now: () => number;
   readonly #mover: LateWorkerMover | undefined;
   #quietUntil = Number.NEGATIVE_INFINITY;
-  readonly #stats: StopHandoffStats = { waits: 0, timedOut: 0, skipped: 0, moved: 0 };
+  readonly #stats: StopHandoffStats = { waits: 0, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 };
 
   /**
    * @param maxWaitMs longest sleep after one stop; 0 = never sleep
@@ -89,8 +91,9 @@ export class StopHandoff {
       return sleepUntilSlotLeft(this.#state, slot, this.#maxWaitMs);
     }
     if (sleepUntilSlotLeft(this.#state, slot, MOVE_AFTER_MS)) return true;
-    const moved = mover.moveHere(stopFlagIndex(slot));
+    const { moved, leftRunning } = mover.moveHere(stopFlagIndex(slot));
     this.#stats.moved += moved;
+    this.#stats.leftRunning += leftRunning;
     try {
       return sleepUntilSlotLeft(this.#state, slot, this.#maxWaitMs - MOVE_AFTER_MS);
     } finally {

@@ -15,6 +15,13 @@
 import { CPU_MASK_BYTES, type CpuAffinity, singleCpuMask } from "./cpu-affinity.ts";
 import { threadsInside } from "./shared-state.ts";
 
+/** What one moveHere did with the late workers it found. */
+export interface LateWorkers {
+  moved: number;
+  /** Left where they were because they were running. */
+  leftRunning: number;
+}
+
 export class WorkerMover {
   readonly #records: Int32Array;
   readonly #affinity: CpuAffinity;
@@ -33,29 +40,29 @@ export class WorkerMover {
 
   /**
    * Restricts every worker recorded inside the kernel for the search whose flag is at `stopIndex`, and not running,
-   * to the calling thread's current CPU; returns how many it moved. Call `restore()` once they are out (or the wait
-   * is over).
+   * to the calling thread's current CPU. Call `restore()` once they are out (or the wait is over).
    */
-  moveHere(stopIndex: number): number {
+  moveHere(stopIndex: number): LateWorkers {
+    const late: LateWorkers = { moved: 0, leftRunning: 0 };
     const tids = threadsInside(this.#records, stopIndex, this.#inside);
-    if (tids.length === 0) return 0;
+    if (tids.length === 0) return late;
     const target = singleCpuMask(this.#affinity.currentCpu(), this.#target);
-    let moved = 0;
     for (const tid of tids) {
       const mask = this.#spareMasks.pop() ?? new Uint8Array(CPU_MASK_BYTES);
       // Only a thread whose set could be read is moved (it must be given exactly that set back), and only one not
       // running: reading its set between two reads of its CPU time gives a running one time to show itself.
       const cpuTime = this.#affinity.cpuTimeNs(tid);
       const readable = this.#affinity.get(tid, mask);
-      const waiting = cpuTime >= 0 && this.#affinity.cpuTimeNs(tid) === cpuTime;
-      if (readable && waiting && this.#affinity.set(tid, target)) {
+      const cpuTimeAgain = cpuTime < 0 ? -1 : this.#affinity.cpuTimeNs(tid);
+      if (cpuTimeAgain >= 0 && cpuTimeAgain !== cpuTime) late.leftRunning++;
+      else if (readable && cpuTimeAgain >= 0 && this.#affinity.set(tid, target)) {
         this.#moved.push({ tid, mask });
-        moved++;
-      } else {
-        this.#spareMasks.push(mask);
+        late.moved++;
+        continue;
       }
+      this.#spareMasks.push(mask);
     }
-    return moved;
+    return late;
   }
 
   /** Gives every moved thread the CPU set it had before. */

@@ -103,7 +103,7 @@ describe("cancellation", () => {
       queued: 0,
       slicesStarted: 0,
       pauses: 0,
-      stopWaits: { waits: 0, timedOut: 0, skipped: 0, moved: 0 },
+      stopWaits: { waits: 0, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 },
       scavenges: 0,
     });
     assert.equal(getEventListeners(controller.signal, "abort").length, 0);

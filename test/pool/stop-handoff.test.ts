@@ -31,9 +31,9 @@ import { collect, DOCTOR_RANGE, ENDLESS_SLICE, find, NEVER, noAbort, usePool } f
 /** A limit on the event loop's sleep no healthy machine reaches, so that what the tests see is the handoff. */
 const PATIENT_MS = 10_000;
 
-/** The pool's wait counts, without `moved`: whether a worker was late enough to move is the machine's doing. */
-function waitCounts(pool: SearchPool): Omit<StopHandoffStats, "moved"> {
-  const { moved: _moved, ...counts } = pool.stats().stopWaits;
+/** The pool's wait counts, without the late workers': whether a worker was late is the machine's doing. */
+function waitCounts(pool: SearchPool): Omit<StopHandoffStats, "moved" | "leftRunning"> {
+  const { moved: _moved, leftRunning: _leftRunning, ...counts } = pool.stats().stopWaits;
   return counts;
 }
 
@@ -83,7 +83,7 @@ describe("the event loop's sleep after a cancel (stop handoff)", () => {
     const range = await collect(pool.search(noAbort(), { query: DOCTOR_RANGE, budget: 2_000, client: "c" }));
     assert.ok(range.error instanceof Error, "the budget ends the search");
     await pool.whenIdle();
-    assert.deepEqual(pool.stats().stopWaits, { waits: 0, timedOut: 0, skipped: 0, moved: 0 });
+    assert.deepEqual(pool.stats().stopWaits, { waits: 0, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 });
   });
 
   test("stopWaitMs 0: a cancel never makes the event loop wait", { timeout: 30_000 }, async (t) => {
@@ -94,7 +94,7 @@ describe("the event loop's sleep after a cancel (stop handoff)", () => {
     controller.abort(new Error("cancelled"));
     await reading;
     await pool.whenIdle();
-    assert.deepEqual(pool.stats().stopWaits, { waits: 0, timedOut: 0, skipped: 0, moved: 0 });
+    assert.deepEqual(pool.stats().stopWaits, { waits: 0, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 });
     assert.equal(pool.movesLateWorkers, false, "nothing to move workers during");
   });
 
@@ -128,7 +128,7 @@ describe("the event loop's sleep after a cancel (stop handoff)", () => {
         slept >= 40 && slept < PATIENT_MS / 2,
         `slept ${slept} ms for a worker that left after 50 ms`,
       );
-      assert.deepEqual(handoff.stats, { waits: 1, timedOut: 0, skipped: 0, moved: 0 });
+      assert.deepEqual(handoff.stats, { waits: 1, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 });
     } finally {
       await worker.terminate();
     }
@@ -142,19 +142,23 @@ describe("the event loop's sleep after a cancel (stop handoff)", () => {
     const began = performance.now();
     handoff.afterStop(0);
     assert.ok(performance.now() - began >= 4, "the first stop waits up to its limit");
-    assert.deepEqual(handoff.stats, { waits: 1, timedOut: 1, skipped: 0, moved: 0 });
+    assert.deepEqual(handoff.stats, { waits: 1, timedOut: 1, skipped: 0, moved: 0, leftRunning: 0 });
 
     now += BACKOFF_MS - 1;
     handoff.afterStop(0);
     assert.deepEqual(
       handoff.stats,
-      { waits: 1, timedOut: 1, skipped: 1, moved: 0 },
+      { waits: 1, timedOut: 1, skipped: 1, moved: 0, leftRunning: 0 },
       "within the back-off: no wait",
     );
 
     now += 1;
     handoff.afterStop(0);
-    assert.deepEqual(handoff.stats, { waits: 2, timedOut: 2, skipped: 1, moved: 0 }, "after it: waits again");
+    assert.deepEqual(
+      handoff.stats,
+      { waits: 2, timedOut: 2, skipped: 1, moved: 0, leftRunning: 0 },
+      "after it: waits again",
+    );
   });
 });
 
@@ -165,7 +169,7 @@ describe("moving late workers onto the event loop's CPU", () => {
     const mover: LateWorkerMover = {
       moveHere: (stopIndex: number) => {
         calls.push(`move ${stopIndex}`);
-        return 1;
+        return { moved: 1, leftRunning: 1 };
       },
       restore: () => {
         calls.push("restore");
@@ -181,7 +185,7 @@ describe("moving late workers onto the event loop's CPU", () => {
     handoff.afterStop(0);
     assert.ok(performance.now() - began >= 4, "it still waits up to its limit");
     assert.deepEqual(calls, [`move ${stopFlagIndex(0)}`, "restore"]);
-    assert.deepEqual(handoff.stats, { waits: 1, timedOut: 1, skipped: 0, moved: 1 });
+    assert.deepEqual(handoff.stats, { waits: 1, timedOut: 1, skipped: 0, moved: 1, leftRunning: 1 });
 
     // Nobody inside: the wait ends at once, before anyone could be late.
     const quick = recordingMover();

@@ -78,7 +78,7 @@ describe("WorkerMover", () => {
     ]);
     const mover = new WorkerMover(records, fakeAffinity(3, sets));
 
-    assert.equal(mover.moveHere(stopped), 2);
+    assert.deepEqual(mover.moveHere(stopped), { moved: 2, leftRunning: 0 });
     assert.deepEqual(Object.fromEntries(sets), { 101: [3], 102: [0, 1, 2, 3], 104: [0, 1], 105: [3] });
     mover.restore();
     assert.deepEqual(Object.fromEntries(sets), {
@@ -92,14 +92,14 @@ describe("WorkerMover", () => {
 
     recordOutside(records, 0);
     recordOutside(records, 4);
-    assert.equal(mover.moveHere(stopped), 0, "nobody inside any more");
+    assert.deepEqual(mover.moveHere(stopped), { moved: 0, leftRunning: 0 }, "nobody inside any more");
   });
 
   test("a thread whose CPUs cannot be read is left where it is (it could not be given them back)", () => {
     const records = recordsInside(stopFlagIndex(0), [101]);
     const sets = new Map([[101, [0, 1]]]);
     const mover = new WorkerMover(records, fakeAffinity(1, sets, { unreadable: new Set([101]) }));
-    assert.equal(mover.moveHere(stopFlagIndex(0)), 0);
+    assert.deepEqual(mover.moveHere(stopFlagIndex(0)), { moved: 0, leftRunning: 0 });
     assert.deepEqual(sets.get(101), [0, 1]);
   });
 
@@ -111,7 +111,7 @@ describe("WorkerMover", () => {
       [102, [0, 1]],
     ]);
     const mover = new WorkerMover(records, fakeAffinity(0, sets, { running: new Set([101]) }));
-    assert.equal(mover.moveHere(stopped), 1);
+    assert.deepEqual(mover.moveHere(stopped), { moved: 1, leftRunning: 1 });
     assert.deepEqual(Object.fromEntries(sets), { 101: [0, 1], 102: [0] });
     mover.restore();
     assert.deepEqual(Object.fromEntries(sets), { 101: [0, 1], 102: [0, 1] });
@@ -210,8 +210,9 @@ describe("WorkerMover on real threads", {
       // not on its CPU is moved: a few tries, each given back, must find it running at least once.
       let leftRunning = false;
       for (let attempt = 0; attempt < 5 && !leftRunning; attempt++) {
-        const moved = mover.moveHere(stopped);
-        leftRunning = moved === 1 && cpusAllowed(spinning.tid).join() === String(otherCpu);
+        const late = mover.moveHere(stopped);
+        leftRunning = late.leftRunning === 1 && cpusAllowed(spinning.tid).join() === String(otherCpu);
+        assert.equal(late.moved + late.leftRunning, 2, "both late threads seen");
         assert.deepEqual(cpusAllowed(parked.tid), [callerCpu], "the sleeping one is moved every time");
         mover.restore();
         await new Promise((resolve) => setTimeout(resolve, 10));
