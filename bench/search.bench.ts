@@ -623,12 +623,13 @@ async function cancelTrials(
     }
     if (failure !== undefined) throw failure.error;
     const trialsBySide = Object.fromEntries(sides.map(({ side, timings }) => [side, timings]));
+    const lateAfter = lateSoFar();
     return {
       trials: trialsBySide as Record<CancelSide, CancelTiming[]>,
       warmUp: sides.find(({ side }) => side === "byDefault")?.warmUp ?? [],
       late: {
-        moved: lateSoFar().moved - lateBefore.moved,
-        leftRunning: lateSoFar().leftRunning - lateBefore.leftRunning,
+        moved: lateAfter.moved - lateBefore.moved,
+        leftRunning: lateAfter.leftRunning - lateBefore.leftRunning,
       },
     };
   });
