@@ -594,10 +594,8 @@ async function cancelTrials(
       warmUp: [] as CancelTiming[],
     }));
     let failure: { error: unknown } | undefined;
-    const lateSoFar = () => {
-      const { moved, leftRunning } = servers.byDefault.server.pool.stats().stopWaits;
-      return { moved, leftRunning };
-    };
+    // A copy of the counts as they stand (the pool's stats are a fresh object each time).
+    const lateSoFar = () => servers.byDefault.server.pool.stats().stopWaits;
     let lateBefore = lateSoFar();
     try {
       for (let index = 0; index < calls; index++) {

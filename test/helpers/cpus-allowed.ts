@@ -1,5 +1,6 @@
 /** The CPUs a thread of this process may run on, as Linux reports them in /proc (for the CPU-affinity tests). */
 import { readFileSync } from "node:fs";
+import { CPU_MASK_BYTES } from "../../src/pool/cpu-affinity.ts";
 
 /** CPU numbers of a list such as "0-3,6" (the form of Cpus_allowed_list). */
 export function parseCpuList(list: string): number[] {
@@ -29,7 +30,10 @@ export function cpusInMask(mask: Uint8Array): number[] {
 }
 
 /** A mask of `sched_setaffinity`'s form with exactly `cpus` set (the inverse of cpusInMask). */
-export function maskOf(cpus: readonly number[], mask: Uint8Array = new Uint8Array(128)): Uint8Array {
+export function maskOf(
+  cpus: readonly number[],
+  mask: Uint8Array = new Uint8Array(CPU_MASK_BYTES),
+): Uint8Array {
   mask.fill(0);
   for (const cpu of cpus) mask[cpu >> 3]! |= 1 << (cpu & 7);
   return mask;
