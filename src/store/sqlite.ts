@@ -3,7 +3,7 @@
  * (`DatabaseSync`, no native addon). Statements are prepared once and reused; writes go through group commit;
  * listings read keyset pages, so no read transaction stays open while a slow client is being served.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Due } from "./due.ts";
@@ -42,8 +42,19 @@ export async function openSqliteStore(
 ): Promise<SqliteTaskStore> {
   // 0700: the data dir also holds the token file.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  return new SqliteTaskStore(join(dataDir, DB_FILE_NAME), options);
+  // mkdir's mode applies only to a dir it creates, and an existing one may let others in: the database is made
+  // 0600 itself, and SQLite gives its -wal and -shm files the database file's mode.
+  const path = join(dataDir, DB_FILE_NAME);
+  await writeFile(path, "", { flag: "a", mode: 0o600 });
+  return new SqliteTaskStore(path, options);
 }
+
+/**
+ * SQLite's largest rowid. The proto's ids are uint64, so a client may send up to 2^64−1; a larger id than this
+ * names no task, and node:sqlite refuses to bind it (a TypeError, which would reach the client as an internal
+ * error and, inside a group commit, roll back the other callers' writes).
+ */
+const MAX_ROWID = 2n ** 63n - 1n;
 
 interface Statements {
   insertTask: StatementSync;
@@ -127,7 +138,7 @@ export class SqliteTaskStore implements TaskStore {
   async checkTask(signal: AbortSignal, userId: bigint, id: bigint): Promise<void> {
     signal.throwIfAborted();
     this.#assertOpen();
-    if (this.#sql.taskExists.get(id, userId) === undefined) throw taskNotFound(id);
+    if (id > MAX_ROWID || this.#sql.taskExists.get(id, userId) === undefined) throw taskNotFound(id);
   }
 
   updateTasks(signal: AbortSignal, userId: bigint, updates: readonly TaskUpdate[]): Promise<void> {
@@ -137,6 +148,7 @@ export class SqliteTaskStore implements TaskStore {
       sql.savepoint.run();
       try {
         for (const update of updates) {
+          if (update.id > MAX_ROWID) throw taskNotFound(update.id);
           const result = sql.updateTask.run(
             update.description ?? null,
             update.done === undefined ? null : update.done ? 1 : 0,
@@ -158,7 +170,8 @@ export class SqliteTaskStore implements TaskStore {
 
   deleteTask(signal: AbortSignal, userId: bigint, id: bigint): Promise<void> {
     return this.#writes.run(signal, () => {
-      if (Number(this.#sql.deleteTask.run(id, userId).changes) === 0) throw taskNotFound(id);
+      if (id > MAX_ROWID || Number(this.#sql.deleteTask.run(id, userId).changes) === 0)
+        throw taskNotFound(id);
     });
   }
 

@@ -369,6 +369,19 @@ describe("UpdateTasks", () => {
     assert.equal((await task(id))?.description, "keep");
   });
 
+  test("an id beyond SQLite's rowids (up to the proto's 2^64−1) → NOT_FOUND, as for any unknown id", async () => {
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "kept", dueDate: FAR });
+    for (const huge of [2n ** 63n, 2n ** 64n - 1n]) {
+      const error = await errorOf(
+        client.updateTasks(from([update({ id, description: "x" }), update({ id: huge })])),
+      );
+      assert.equal(error.code, Code.NotFound);
+      assert.match(error.rawMessage, new RegExp(`task ${huge} not found`));
+    }
+    assert.equal((await task(id))?.description, "kept");
+  });
+
   test("an invalid message mid-stream → INVALID_ARGUMENT naming the field; earlier messages not applied", async () => {
     const client = s.todo();
     const { id } = await client.addTask({ description: "keep", dueDate: FAR });
@@ -509,6 +522,20 @@ describe("UpdateTasks and DeleteTasks cancelled mid-way", () => {
     assert.equal(answers.length, 1);
     const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
     assert.ok(!left.includes(a) && left.includes(b));
+  });
+
+  test("DeleteTasks of an id beyond SQLite's rowids → NOT_FOUND; the deletes around it are unaffected", async () => {
+    const client = s.todo();
+    const a = (await client.addTask({ description: "a", dueDate: FAR })).id;
+    const b = (await client.addTask({ description: "b", dueDate: FAR })).id;
+    // Another caller's delete in the same group commit must not be rolled back by the bad id.
+    const other = drain(client.deleteTasks(from([{ id: b }])));
+    const error = await errorOf(drain(client.deleteTasks(from([{ id: a }, { id: 2n ** 64n - 1n }]))));
+    await other;
+    assert.equal(error.code, Code.NotFound);
+    assert.match(error.rawMessage, /task 18446744073709551615 not found/);
+    const left = (await drain(client.listTasks({}))).map((r) => r.task?.id);
+    assert.ok(!left.includes(a) && !left.includes(b));
   });
 });
 

@@ -1,7 +1,7 @@
 /** What only the SQLite store promises: the file, its schema, hashed tokens, reopen and kill -9 durability. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { chmod, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
@@ -22,6 +22,17 @@ describe("sqlite store", () => {
     } finally {
       db.close();
     }
+  });
+
+  test("the database, its WAL and shared-memory files are 0600 even in an existing data dir open to others", async () => {
+    const dir = await tempDir();
+    await chmod(dir, 0o755);
+    const store = await openSqliteStore(dir);
+    await store.addTask(never, (await store.createUser(never, "u")).userId, "private", FAR_DUE);
+    const files = (await readdir(dir)).filter((name) => name.startsWith(DB_FILE_NAME));
+    assert.deepEqual(files.sort(), [DB_FILE_NAME, `${DB_FILE_NAME}-shm`, `${DB_FILE_NAME}-wal`]);
+    for (const name of files) assert.equal((await stat(join(dir, name))).mode & 0o777, 0o600, name);
+    await store.close();
   });
 
   test("reopening keeps the data and does not migrate again; a newer schema is refused", async () => {
