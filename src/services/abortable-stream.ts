@@ -8,25 +8,30 @@
  * Yields the messages of `source` until `signal` aborts; a pending wait for the next message then rejects with
  * `signal.reason` at once, and the source iterator is closed (`return()`), so the framework releases the
  * stream. The abort listener is removed when iteration ends, whichever way.
+ *
+ * One listener rejects whichever wait is current. Racing each wait against one long-lived "aborted" promise
+ * instead would leave a reaction on that promise per message, held until the stream ends: ~350 bytes a message,
+ * unbounded for a DeleteTasks stream.
  */
 export async function* untilAborted<T>(signal: AbortSignal, source: AsyncIterable<T>): AsyncGenerator<T> {
   signal.throwIfAborted();
   const iterator = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => {}); // observed through the race below; never an unhandled rejection
+  let rejectWait: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectWait?.(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
+      const next = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        rejectWait = reject;
+        iterator.next().then(resolve, reject);
+      });
+      rejectWait = undefined;
       if (next.done) return;
       yield next.value;
       signal.throwIfAborted();
     }
   } finally {
-    if (onAbort) signal.removeEventListener("abort", onAbort);
+    signal.removeEventListener("abort", onAbort);
     // Tell the source we stop reading (a no-op once it has ended).
     void iterator.return?.()?.catch(() => {});
   }
