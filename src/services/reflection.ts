@@ -12,9 +12,10 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { Code, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { ServerReflection as ServerReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.ts";
 import type { ServerReflection as ServerReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.ts";
+import { untilAborted } from "./abortable-stream.ts";
 
 /** The request fields both versions share (their generated types differ only in their type names). */
 export interface ReflectionRequest {
@@ -188,15 +189,17 @@ export class ReflectionIndex {
 
 /**
  * ServerReflectionInfo for either version (their messages share every field): one answer per request, in order,
- * on the same stream. The stream ends when the client ends its side; a cancelled call stops at its next request
- * or answer.
+ * on the same stream. The stream ends when the client ends its side, or with the call's signal: a tool that keeps
+ * an idle stream open still gets CANCELLED, DEADLINE_EXCEEDED or, at shutdown, UNAVAILABLE.
  */
 function answerEachRequest(index: ReflectionIndex) {
   return async function* serverReflectionInfo<Request extends ReflectionRequest & { host: string }>(
     requests: AsyncIterable<Request>,
+    ctx: HandlerContext,
   ) {
     const sent = new Set<string>();
-    for await (const request of requests) {
+    // A bare `for await` over `requests` waits for the client's next message even after the signal aborted.
+    for await (const request of untilAborted(ctx.signal, requests)) {
       yield {
         validHost: request.host,
         originalRequest: request,
