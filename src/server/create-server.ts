@@ -2,7 +2,7 @@
  * Builds and starts the server: one port (h2c + HTTP/1.1), the routes, the interceptors, the worker pool, and a
  * graceful shutdown that is a signal, not a special path (STYLE §7.5).
  */
-import { createServer as createHttp1Server } from "node:http";
+import { createServer as createHttp1Server, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { createServer as createNetServer, type Socket } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
@@ -56,6 +56,9 @@ const UNWIND_MS = 1000;
  */
 const STREAM_RESET_BURST = 10_000;
 const STREAM_RESET_RATE_PER_SECOND = 1_000;
+
+/** The largest request message read (4 MiB, grpc-go's and grpcio's default for what a server receives). */
+export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** Waits until no call is in progress, or `ms` has passed. */
 async function waitForCalls(calls: CallTracker, ms: number): Promise<void> {
@@ -129,6 +132,9 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     routes,
     shutdownSignal: shutdownController.signal,
     contextValues: callContextValues,
+    // gRPC's usual limit for a received message (Connect's default is 4 GiB, all of it buffered before any
+    // field is checked): a larger one is refused with RESOURCE_EXHAUSTED as soon as its length prefix is read.
+    readMaxBytes: MAX_REQUEST_MESSAGE_BYTES,
     // Logging outermost, so that calls refused by auth are logged too.
     interceptors: [
       createLoggingInterceptor({ log, calls, shutdownSignal: shutdownController.signal }),
@@ -148,7 +154,24 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     { streamResetBurst: STREAM_RESET_BURST, streamResetRate: STREAM_RESET_RATE_PER_SECOND },
     handler,
   );
-  const h1 = createHttp1Server(handler);
+  // HTTP/1.1's GOAWAY: once shutdown starts, every response not yet begun says `connection: close`, so that the
+  // client sends its next call elsewhere instead of on a connection that is about to close.
+  let draining = false;
+  const unansweredH1 = new Set<ServerResponse>();
+  const endKeepAlive = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader("connection", "close");
+  };
+  const h1 = createHttp1Server((req, res) => {
+    if (draining) endKeepAlive(res);
+    else {
+      unansweredH1.add(res);
+      res.once("close", () => unansweredH1.delete(res));
+    }
+    handler(req, res);
+  });
+  // This server gets its sockets from the mux and never listens itself, and Node starts tracking its connections
+  // (headersTimeout and requestTimeout, closeIdleConnections) only on "listening".
+  h1.emit("listening");
   const sessions = new Set<Http2Session>();
   const sockets = new Set<Socket>();
   h2.on("session", (session: Http2Session) => {
@@ -198,6 +221,8 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
       // Health watchers learn NOT_SERVING and their streams end, so they do not hold the drain for the grace.
       health.enterShutdown();
       log.info("shutdown", { phase: "draining", activeCalls: calls.active, graceMs });
+      draining = true;
+      for (const res of unansweredH1) endKeepAlive(res);
       const closed = new Promise<void>((resolve) => net.close(() => resolve()));
       // GOAWAY: clients start no new streams on these sessions; running ones go on.
       for (const session of sessions) session.close();
@@ -209,7 +234,8 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
         await waitForCalls(calls, UNWIND_MS);
       }
       // Closed sessions end once their streams have flushed their last messages and trailers; wait for that.
-      h1.closeIdleConnections();
+      // close() also stops the HTTP/1.1 connection checks ("not running" is all its listen socket can say).
+      h1.close(() => {});
       await waitForSockets(sockets, UNWIND_MS);
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();

@@ -10,9 +10,22 @@ import type { Socket } from "node:net";
 /** The HTTP/2 client connection preface (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
+/**
+ * How long a new connection may take to send enough bytes to tell its protocol. Until then neither server owns
+ * it, so neither server's own timeouts apply; a client that connects and stalls would keep its socket forever.
+ */
+export const SNIFF_TIMEOUT_MS = 10_000;
+
 /** Routes one new connection to the HTTP/2 or HTTP/1.1 server by its first bytes. */
-export function routeConnection(socket: Socket, h2: Http2Server, h1: Http1Server): void {
+export function routeConnection(
+  socket: Socket,
+  h2: Http2Server,
+  h1: Http1Server,
+  sniffTimeoutMs = SNIFF_TIMEOUT_MS,
+): void {
   let received = Buffer.alloc(0);
+  const onSniffTimeout = () => socket.destroy();
+  socket.setTimeout(sniffTimeoutMs, onSniffTimeout);
   const onData = (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);
     const compared = Math.min(received.length, H2_PREFACE.length);
@@ -20,6 +33,8 @@ export function routeConnection(socket: Socket, h2: Http2Server, h1: Http1Server
     if (isH2 && received.length < H2_PREFACE.length) return; // could still be HTTP/2: wait for more
     socket.off("data", onData);
     socket.off("error", onEarlyError);
+    socket.setTimeout(0);
+    socket.off("timeout", onSniffTimeout);
     socket.pause();
     socket.unshift(received);
     if (isH2) {

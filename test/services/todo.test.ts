@@ -18,6 +18,7 @@ import {
   type UpdateTasksRequest,
   UpdateTasksRequestSchema,
 } from "../../src/gen/todo/v2/todo_pb.ts";
+import { MAX_REQUEST_MESSAGE_BYTES } from "../../src/server/create-server.ts";
 import { MAX_UPDATES_PER_STREAM } from "../../src/services/todo-validate.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type {
@@ -214,6 +215,14 @@ describe("AddTask", () => {
       assert.deepEqual(await drain(s.todo().listTasks({})), []);
     });
   }
+
+  test("a request message over 4 MiB → RESOURCE_EXHAUSTED naming the limit; a server still serving", async () => {
+    const huge = "x".repeat(MAX_REQUEST_MESSAGE_BYTES);
+    const error = await errorOf(s.todo().addTask({ description: huge, dueDate: FAR }));
+    assert.equal(error.code, Code.ResourceExhausted);
+    assert.match(error.rawMessage, new RegExp(`readMaxBytes ${MAX_REQUEST_MESSAGE_BYTES}`));
+    assert.deepEqual(await drain(s.todo().listTasks({})), []);
+  });
 
   test("returns ascending ids that are never reused, even after a delete of the highest", async () => {
     const client = s.todo();

@@ -1,0 +1,129 @@
+/** The one-port mux and the HTTP/1.1 side: stalled connections, keep-alive connections at shutdown. */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { Agent, createServer as createHttp1Server, request } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
+import { connect, createServer as createNetServer, type Socket } from "node:net";
+import { describe, test } from "node:test";
+import { ConnectError } from "@connectrpc/connect";
+import { routeConnection } from "../../src/server/protocol-mux.ts";
+import { startTestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
+
+const NEVER = "\u0000\u0000\u0000\u0000";
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  socket: Socket;
+}
+
+/** One Connect-protocol unary call over HTTP/1.1 with `agent` (JSON in, JSON out). */
+function postJson(agent: Agent, address: string, path: string, message: object): Promise<Answer> {
+  const [host, port] = address.split(":") as [string, string];
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host,
+        port: Number(port),
+        path,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket }));
+      },
+    );
+    // The agent takes the socket back once the response has ended: keep hold of it from the start.
+    let socket: Socket;
+    req.once("socket", (s) => {
+      socket = s;
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(message));
+  });
+}
+
+describe("HTTP/1.1 keep-alive connections at shutdown", () => {
+  test("an idle one is closed when shutdown starts, not after the grace period", async () => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const first = await postJson(agent, s.address, "/hash_name.HashFinder/Find", { desiredName: "aa" });
+      assert.equal(first.status, 200);
+      const idleClosed = once(first.socket, "close");
+      // A call that outlasts the grace keeps the drain waiting: the idle connection must not wait with it.
+      const running = s.hashFinder().find({ desiredName: NEVER });
+      const outcome = running.then(
+        () => "ok",
+        (e: unknown) => ConnectError.from(e).code,
+      );
+      await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
+      let callEnded = false;
+      void outcome.then(() => {
+        callEnded = true;
+      });
+      const stopping = s.server.shutdown(2_000);
+      await idleClosed;
+      assert.equal(callEnded, false, "the idle connection closed while the long call was still running");
+      await stopping;
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
+  });
+
+  test("a call in flight when shutdown starts is answered with connection: close", async () => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const answer = postJson(agent, s.address, "/hash_name.HashFinder/Find", { desiredName: "doctor" });
+      await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
+      const stopping = s.server.shutdown(10_000);
+      const { status, headers, body, socket } = await answer;
+      assert.equal(status, 200);
+      assert.match(body, /pO0G/);
+      assert.equal(headers.connection, "close");
+      if (!socket.destroyed) await once(socket, "close");
+      await stopping;
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
+  });
+});
+
+describe("the protocol mux", () => {
+  test("a connection that never says which protocol it speaks is closed after the sniff timeout", {
+    timeout: 10_000,
+  }, async () => {
+    const h1 = createHttp1Server(() => assert.fail("no request expected"));
+    const h2 = createHttp2Server(() => assert.fail("no stream expected"));
+    const net = createNetServer((socket) => routeConnection(socket, h2, h1, 200));
+    net.listen(0, "127.0.0.1");
+    await once(net, "listening");
+    const address = net.address();
+    assert.ok(address !== null && typeof address === "object");
+    try {
+      // Silent, and stalled part-way through the HTTP/2 preface: neither server has the socket yet.
+      for (const firstBytes of ["", "PRI * HTTP/2.0\r\n"]) {
+        const client = connect(address.port, "127.0.0.1");
+        await once(client, "connect");
+        if (firstBytes) client.write(firstBytes);
+        const started = performance.now();
+        await once(client, "close");
+        const waited = performance.now() - started;
+        assert.ok(waited >= 150 && waited < 5_000, `closed after ${waited.toFixed(0)} ms`);
+      }
+    } finally {
+      net.close();
+    }
+  });
+});
