@@ -33,20 +33,30 @@ export function abortable<T>(
   });
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+/**
+ * The longest a Node timer waits: setTimeout turns a longer delay into 1 ms (with a TimeoutOverflowWarning), so
+ * a 25-day wait would end at once. The command-line flags stay below it; timers here clamp to it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Resolves after `ms` (at most MAX_TIMER_MS), or rejects with the signal's reason as soon as it aborts. */
 export function delay(signal: AbortSignal, ms: number): Promise<void> {
   return abortable(signal, (resolve) => {
-    const timer = setTimeout(resolve, ms);
+    const timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS));
     return () => clearTimeout(timer);
   });
 }
 
 /**
  * Like AbortSignal.timeout(ms), but its timer keeps the process alive: AbortSignal.timeout's timer is unref'd,
- * so a shutdown waiting on it in an otherwise idle process would never wake. Call `clear()` when done.
+ * so a shutdown waiting on it in an otherwise idle process would never wake. Waits at most MAX_TIMER_MS. Call
+ * `clear()` when done.
  */
 export function refTimeout(ms: number): { signal: AbortSignal; clear(): void } {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${ms} ms`)), ms);
+  const timer = setTimeout(
+    () => controller.abort(new Error(`timed out after ${ms} ms`)),
+    Math.min(ms, MAX_TIMER_MS),
+  );
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }

@@ -4,8 +4,8 @@
  * fraction is read digit by digit, never through a float or a Date), and printed back the same way.
  */
 import { parseDuration } from "../duration.ts";
-import { type Due, dueFromMillis } from "../store/due.ts";
-import { UsageError } from "./usage-error.ts";
+import { type Due, dueFromMillis, MAX_DUE_SECONDS } from "../store/due.ts";
+import { parseFlags, UsageError } from "./usage-error.ts";
 
 const DURATION = /^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)?\s*$/;
 const RFC3339 =
@@ -26,9 +26,19 @@ function utcSeconds(year: number, month: number, day: number, hour: number, minu
   return valid ? BigInt(date.getTime() / 1000) : undefined;
 }
 
+/** The latest due date a duration may reach, in ms: the end of 9999-12-31 UTC, as for an RFC 3339 time. */
+const MAX_DUE_MS = Number(MAX_DUE_SECONDS) * 1000 + 999;
+
 /** Parses `--due`: a duration from `nowMs`, or an RFC 3339 timestamp. Throws a UsageError naming `flag`. */
 export function parseDue(text: string, flag: string, nowMs = Date.now()): Due {
-  if (DURATION.test(text)) return dueFromMillis(nowMs + parseDuration(text, flag));
+  if (DURATION.test(text)) {
+    // Bounded by the calendar, not by a timer: nothing waits for a due date.
+    const ms = parseFlags(() => parseDuration(text, flag, { minMs: 0, maxMs: Number.POSITIVE_INFINITY }));
+    if (!(nowMs + ms <= MAX_DUE_MS)) {
+      throw new UsageError(`${flag}: "${text}" from now is after 9999-12-31T23:59:59Z, the latest due date`);
+    }
+    return dueFromMillis(nowMs + ms);
+  }
   const m = RFC3339.exec(text.trim());
   if (m) {
     const [, y, mo, d, h, mi, s, fraction, zone] = m;

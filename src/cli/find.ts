@@ -1,30 +1,39 @@
 /** `cancelkit find`: Find, or FindRange with --show-inferior, printed for people or as JSON lines. */
 import { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
-import { parseDuration } from "../duration.ts";
+import { formatDuration } from "../duration.ts";
 import { HashFinder, type HashNameResponse } from "../gen/hash_name/hash_name_pb.ts";
+import { MAX_DESIRED_NAME_LENGTH } from "../services/validate.ts";
 import { startProgress } from "./progress.ts";
-import { DEFAULT_SERVER, transportFor } from "./transport.ts";
-import { parseFlags, UsageError } from "./usage-error.ts";
+import { DEFAULT_SERVER, parseTimeout, TIMEOUT_RANGE, transportFor } from "./transport.ts";
+import { UsageError } from "./usage-error.ts";
+
+/**
+ * A distance counts the characters of NAME (at most 28, as many as a base64 SHA-1 has) that differ, so no larger
+ * one finds anything more; the proto fields are int32, which a larger number would not even encode into.
+ */
+const MAX_DISTANCE = MAX_DESIRED_NAME_LENGTH;
 
 export const FIND_HELP = `Usage: cancelkit find NAME [options]
 
 Finds the first byte string whose base64 SHA-1 contains NAME (case-insensitively) within a Hamming distance.
 
 Options:
-  --ideal N            the answer's maximum distance (default 0)
-  --show-inferior N    stream every candidate within distance N on the way (FindRange)
+  --ideal N            the answer's maximum distance, 0 to ${MAX_DISTANCE} (default 0)
+  --show-inferior N    stream every candidate within distance N on the way (FindRange), 0 to ${MAX_DISTANCE}
   --server HOST:PORT   server address (default ${DEFAULT_SERVER})
-  --timeout DURATION   deadline for the call, e.g. 500ms, 30s, 2m (default: none)
+  --timeout DURATION   deadline for the call, e.g. 500ms, 30s, 2m; 1ms to ${formatDuration(TIMEOUT_RANGE.maxMs)} (default: none)
   --json               one JSON object per result on stdout
   -h, --help           this text
 
 Ctrl-C cancels the call (the server stops searching) and exits 130.
 `;
 
-function wholeNumber(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: "${text}" must be a whole number ≥ 0`);
+function distance(text: string | undefined, flag: string): number {
+  if (text === undefined) return 0;
+  if (!/^\d+$/.test(text) || Number(text) > MAX_DISTANCE) {
+    throw new UsageError(`${flag}: "${text}" must be a whole number from 0 to ${MAX_DISTANCE}`);
+  }
   return Number(text);
 }
 
@@ -62,10 +71,10 @@ export async function find(args: string[], signal: AbortSignal): Promise<number>
   }
   const [name, ...extra] = positionals;
   if (name === undefined || extra.length > 0) throw new UsageError("find takes exactly one NAME");
-  const ideal = wholeNumber(values.ideal, "--ideal", 0);
+  const ideal = distance(values.ideal, "--ideal");
   const inferior = values["show-inferior"];
-  const timeout = values.timeout;
-  const timeoutMs = timeout === undefined ? undefined : parseFlags(() => parseDuration(timeout, "--timeout"));
+  const interesting = distance(inferior, "--show-inferior");
+  const timeoutMs = parseTimeout(values.timeout);
   const server = values.server ?? DEFAULT_SERVER;
   const client = createClient(HashFinder, transportFor(server));
   const json = values.json === true;
@@ -80,7 +89,6 @@ export async function find(args: string[], signal: AbortSignal): Promise<number>
       process.stdout.write(`${describe(res, json)}\n`);
       return 0;
     }
-    const interesting = wholeNumber(inferior, "--show-inferior", 0);
     for await (const res of client.findRange(
       { ...request, interestingHammingDistance: interesting },
       { signal, timeoutMs },

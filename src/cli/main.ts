@@ -2,11 +2,13 @@
  * `cancelkit`: the server and the clients in one command. One AbortController, aborted by Ctrl-C, cancels
  * whatever call is running; the server then sees CANCELLED and stops the work.
  */
+import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describeFailure, EXIT } from "./exit-codes.ts";
 import { FIND_HELP, find } from "./find.ts";
 import { serve } from "./serve.ts";
 import { TODO_HELP, todo } from "./todo.ts";
+import { DEFAULT_SERVER } from "./transport.ts";
 import { UsageError } from "./usage-error.ts";
 import { USERS_HELP, users } from "./users.ts";
 
@@ -34,6 +36,15 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const HELPS: Record<string, string> = { find: FIND_HELP, todo: TODO_HELP, users: USERS_HELP };
+
+/**
+ * The server a failed command called, for the "unreachable" message: --server as the command read it, in either
+ * form (`--server H:P` or `--server=H:P`, the last one winning), else the default.
+ */
+function serverOf(args: string[]): string {
+  const { values } = parseArgs({ args, strict: false, options: { server: { type: "string" } } });
+  return typeof values.server === "string" ? values.server : DEFAULT_SERVER;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
@@ -64,7 +75,7 @@ try {
     process.stderr.write(`cancelkit: ${error.message}\n`);
     process.exitCode = EXIT.usage;
   } else {
-    const server = process.argv.find((_, i, all) => all[i - 1] === "--server") ?? "127.0.0.1:50051";
+    const server = serverOf(process.argv.slice(2));
     if (error instanceof ConnectError && error.rawMessage === OUTPUT_CLOSED) {
       process.exitCode = EXIT.outputClosed; // like a process ended by SIGPIPE, silently
     } else {

@@ -7,15 +7,15 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { delay } from "../abort.ts";
-import { parseDuration } from "../duration.ts";
+import { formatDuration } from "../duration.ts";
 import { unauthenticated } from "../errors.ts";
 import { type ListTasksResponse, TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { tokenPath } from "../store/bootstrap.ts";
 import type { Due } from "../store/due.ts";
 import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { formatDue, parseDue } from "./due-date.ts";
-import { DEFAULT_SERVER, transportFor } from "./transport.ts";
-import { parseFlags, UsageError } from "./usage-error.ts";
+import { DEFAULT_SERVER, parseTimeout, TIMEOUT_RANGE, transportFor } from "./transport.ts";
+import { UsageError } from "./usage-error.ts";
 
 export const TODO_HELP = `Usage: cancelkit todo <command> [options]
 
@@ -33,7 +33,7 @@ Commands:
 
 Options:
   --server HOST:PORT   server address (default ${DEFAULT_SERVER})
-  --timeout DURATION   deadline for each call, e.g. 500ms, 30s (default: none)
+  --timeout DURATION   deadline for each call, e.g. 500ms, 30s; 1ms to ${formatDuration(TIMEOUT_RANGE.maxMs)} (default: none)
   --token TOKEN        bearer token (default: $CANCELKIT_TOKEN, else the file DATA_DIR/token)
   --data-dir DIR       where the server wrote the local token (default ./data)
   --json               one JSON object per line on stdout (ids as strings, due dates in RFC 3339)
@@ -388,8 +388,7 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
       throw new UsageError(`todo ${command} does not take --${name}`);
     }
   }
-  const timeout = values.timeout;
-  const timeoutMs = timeout === undefined ? undefined : parseFlags(() => parseDuration(timeout, "--timeout"));
+  const timeoutMs = parseTimeout(values.timeout);
   // `todo demo` without --server runs against a server of its own, whose log it can show.
   const demoServer = command === "demo" && values.server === undefined ? await startDemoServer() : undefined;
   try {

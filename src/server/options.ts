@@ -1,6 +1,6 @@
 /** Server options: defaults that protect the server, validation that names the option, and the --help text. */
 import { availableParallelism } from "node:os";
-import { parseDuration } from "../duration.ts";
+import { type DurationRange, formatDuration, parseDuration } from "../duration.ts";
 import { DEFAULT_STOP_WAIT_MS, DEFAULT_YIELD_EVERY_MS } from "../pool/pool.ts";
 
 export interface ServerOptions {
@@ -69,9 +69,16 @@ export const FLAG_NAMES = {
   dataDir: "--data-dir",
 } as const;
 
+/**
+ * --grace: from 0 (end running calls at once) to a day. Node's timers wait at most 2^31−1 ms (24.8 days) and turn
+ * a longer wait into 1 ms; a day is more than any call should be given to finish.
+ */
+export const GRACE_RANGE: DurationRange = { minMs: 0, maxMs: 24 * 3_600_000 };
+
 function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  // Digits, optionally grouped with "_" as in 1_000_000; "_" alone or "" would be Number("") = 0.
   const value = Number(text.replaceAll("_", ""));
-  if (!/^\s*[\d_]+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+  if (!/^\s*\d+(_\d+)*\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
     throw new RangeError(`${flag}: "${text}" must be a whole number from ${min} to ${max}`);
   }
   return value;
@@ -109,7 +116,7 @@ export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   if (flags.maxPerClient !== undefined) {
     options.maxPerClient = integer(flags.maxPerClient, FLAG_NAMES.maxPerClient, 0);
   }
-  if (flags.grace !== undefined) options.graceMs = parseDuration(flags.grace, FLAG_NAMES.grace);
+  if (flags.grace !== undefined) options.graceMs = parseDuration(flags.grace, FLAG_NAMES.grace, GRACE_RANGE);
   if (flags.dataDir !== undefined) options.dataDir = flags.dataDir;
   return options;
 }
@@ -133,7 +140,7 @@ Options:
   --max-running N          searches sharing the workers at once (default 4 × workers = ${d.maxRunning})
   --max-queued N           searches waiting for a running place before RESOURCE_EXHAUSTED (default ${d.maxQueued})
   --max-per-client N       running + queued searches per peer, 0 = unlimited (default ${d.maxPerClient})
-  --grace DURATION         on SIGTERM/SIGINT, time running calls get before UNAVAILABLE (default ${d.graceMs / 1000}s)
+  --grace DURATION         time running calls get after SIGTERM/SIGINT before UNAVAILABLE, up to ${formatDuration(GRACE_RANGE.maxMs)} (default ${formatDuration(d.graceMs)})
   --data-dir DIR           SQLite database and local token (default ${d.dataDir})
   -h, --help               this text
 `;
