@@ -12,6 +12,13 @@ export type Cause = "client-cancelled" | "deadline" | "disconnected" | "budget" 
 export interface CallInfo {
   /** "address:port" of the client's connection: the unit of --max-per-client. */
   readonly peer: string;
+  /** performance.now() when the request's headers were handled: where the server's view of the deadline starts. */
+  readonly receivedAt: number;
+  /**
+   * True for HTTP/2, where a client ends one call by resetting its stream; over HTTP/1.1 closing the connection
+   * is the only way, so a closed connection there says nothing about why (a browser's deadline closes it too).
+   */
+  readonly http2: boolean;
   /** True once the client's connection (TCP socket, or HTTP/2 session) is closed. */
   connectionClosed(): boolean;
   /** True when the client reset the HTTP/2 stream with CANCEL: an explicit cancel, whatever followed it. */
@@ -30,6 +37,7 @@ export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, {
 
 /** Builds the context values for one incoming request (connectNodeAdapter's `contextValues`). */
 export function callContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  const receivedAt = performance.now();
   const socket = req.socket;
   const session = "stream" in req ? req.stream.session : undefined;
   // Node closes every stream with CANCEL when the connection closes, so the reset code alone cannot tell a
@@ -44,6 +52,8 @@ export function callContextValues(req: IncomingMessage | Http2ServerRequest): Co
   }
   const info: CallInfo = {
     peer: `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`,
+    receivedAt,
+    http2: "stream" in req,
     connectionClosed: () => (session ? session.closed || session.destroyed : socket.destroyed),
     cancelledByClient: () =>
       "stream" in req && resetWhileConnected && req.stream.rstCode === constants.NGHTTP2_CANCEL,
@@ -56,6 +66,8 @@ export function callInfo(values: ContextValues): CallInfo {
   return (
     values.get(callInfoKey) ?? {
       peer: "unknown",
+      receivedAt: performance.now(),
+      http2: false,
       connectionClosed: () => false,
       cancelledByClient: () => false,
     }

@@ -2,7 +2,9 @@
  * connectNodeAdapter, with its one console.error replaced by our structured log. Connect's adapter prints
  * "handler for rpc … failed" to stderr when writing a response fails, which happens every time a client
  * cancels a stream mid-write (write ECANCELED): normal here, already recorded by the call's log line, and
- * not a JSON line. Everything else is Connect's own code path (same router, request and response helpers).
+ * not a JSON line. Everything else is Connect's own code path (same router, request and response helpers), with
+ * two guards in front: a request whose authority is not a valid URL is refused instead of crashing the process,
+ * and a deadline too far away for Node's timers is dropped instead of firing at once (deadline.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -14,12 +16,14 @@ import {
   type ContextValues,
   createConnectRouter,
 } from "@connectrpc/connect";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import { dropUntimeableDeadline } from "./deadline.ts";
 import type { Logger } from "./log.ts";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -44,7 +48,17 @@ export function createNodeHandler(
       options.fallback(req, res);
       return;
     }
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, options.contextValues(req));
+    const contextValues = options.contextValues(req);
+    let uReq: UniversalServerRequest;
+    try {
+      // Builds the call's URL from the client's Host or :authority, and throws if that is not a valid authority
+      // (`x:99999`, `a b`): uncaught in a request listener, one such request would end the process.
+      uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
+    } catch (reason) {
+      refuseRequest(req, res, "invalid authority (Host or :authority header)", reason, options.log);
+      return;
+    }
+    dropUntimeableDeadline(uReq.header);
     handler(uReq)
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
@@ -56,4 +70,39 @@ export function createNodeHandler(
         });
       });
   };
+}
+
+/** Longest client-supplied value quoted back in a message or a log line. */
+const MAX_QUOTED = 100;
+
+/**
+ * Answers a request that never reaches Connect, and logs one warn line. gRPC and gRPC-Web get INVALID_ARGUMENT
+ * with our message in a trailers-only response (HTTP 200, grpc-status in the one HEADERS frame), the form gRPC
+ * servers use for an error before any message: an HTTP 400 would reach a gRPC client as INTERNAL "HTTP 400",
+ * which reads like a server fault. Anything else (Connect, browsers, curl) gets HTTP 400 with the message as text.
+ */
+function refuseRequest(req: NodeRequest, res: NodeResponse, why: string, reason: unknown, log: Logger): void {
+  const authority = ("authority" in req ? req.authority : req.headers.host)?.slice(0, MAX_QUOTED);
+  const message = `${why}: ${JSON.stringify(authority ?? null)}`;
+  log.warn("request", {
+    outcome: "refused",
+    path: req.url?.slice(0, MAX_QUOTED),
+    peer: `${req.socket.remoteAddress ?? "unknown"}:${req.socket.remotePort ?? 0}`,
+    error: message,
+    detail: String(reason),
+  });
+  req.resume(); // the body is not wanted; drain it so the connection can go on
+  const grpc = /^(application\/grpc(?:-web(?:-text)?)?)(?:[+;]|$)/i.exec(req.headers["content-type"] ?? "");
+  if (grpc?.[1]) {
+    res.statusCode = 200;
+    res.setHeader("content-type", grpc[1].toLowerCase());
+    res.setHeader("grpc-status", String(Code.InvalidArgument));
+    // Percent-encoded, as gRPC requires of grpc-message; encoding more than it needs decodes just the same.
+    res.setHeader("grpc-message", encodeURIComponent(message));
+    res.end();
+    return;
+  }
+  res.statusCode = 400;
+  res.setHeader("content-type", "text/plain; charset=utf-8");
+  res.end(`${message}\n`);
 }

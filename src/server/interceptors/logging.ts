@@ -3,10 +3,9 @@
  * with the outcome classified in one place: ok, or the status code, and for cancellations the cause.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
-import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { type Cause, callInfo } from "../call-info.ts";
 import type { CallTracker } from "../call-tracker.ts";
+import { requestTimeoutMs } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 
 /** gRPC's canonical names for status codes, as grpcio and grpc-go print them. */
@@ -29,18 +28,25 @@ export const STATUS_NAMES: Record<Code, string> = {
   [Code.Unauthenticated]: "UNAUTHENTICATED",
 };
 
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-/** The client's deadline in ms from the request headers (gRPC or Connect), if it sent one. */
-function requestTimeoutMs(header: Headers): number | undefined {
-  const grpc = parseGrpcTimeout(header.get("grpc-timeout"), MAX_TIMEOUT_MS);
-  if (grpc.timeoutMs !== undefined) return grpc.timeoutMs;
-  return parseConnectTimeout(header.get("connect-timeout-ms"), MAX_TIMEOUT_MS).timeoutMs;
-}
-
-/** How early a client-side deadline may fire, seen from the server: 10 % of the timeout, at least 50 ms. */
+/**
+ * How early a client's deadline may end a call, seen from the server, when the client started its timer before
+ * sending the request (connect-node, connect-web: connection setup and transit come out of the timeout): 10 % of
+ * the timeout, at least 50 ms. Such clients end the call in a way that cannot be mistaken for a cancel from the
+ * user: connect-node resets with INTERNAL_ERROR, a browser over HTTP/1.1 closes the connection.
+ */
 function deadlineTolerance(timeoutMs: number): number {
   return Math.max(50, timeoutMs / 10);
+}
+
+/**
+ * The same for a reset with CANCEL or a dropped HTTP/2 connection, which is also how a user's cancel or a dying
+ * client looks. Clients that reset with CANCEL at their deadline (grpc-go, grpcio) compute `grpc-timeout` when they
+ * send the headers, so their reset reaches us one timeout after the headers did, give or take scheduling jitter:
+ * 50 ms at most, and never more than a quarter of the timeout, so that a short timeout does not swallow every
+ * cancel.
+ */
+function resetTolerance(timeoutMs: number): number {
+  return Math.min(50, timeoutMs / 4);
 }
 
 /** The status a cancellation is reported as, whatever code the client's RST_STREAM happened to carry. */
@@ -67,31 +73,38 @@ export function createLoggingInterceptor({
     const info = callInfo(req.contextValues);
     const endCall = calls.begin();
     let finished = false;
-    // Whether the connection was already gone when the call was aborted, judged at that moment: by the time a
-    // stream's handler has unwound, a connection that was fine at the abort may have closed too.
+    // When the call was aborted, and whether its connection was already gone, judged at that moment: by the time a
+    // stream's handler has unwound, later events (our own timer, a connection that was fine at the abort closing
+    // too) would blur what happened first.
+    let abortedAfterMs: number | undefined;
     let closedWhenAborted: boolean | undefined;
     const onAbort = () => {
+      abortedAfterMs = performance.now() - info.receivedAt;
       closedWhenAborted = info.connectionClosed();
     };
-    req.signal.addEventListener("abort", onAbort, { once: true });
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener("abort", onAbort, { once: true });
 
     /** Why a call that ended with an error or early return ended, judged by what happened, not by the reason. */
     const causeOf = (code: Code): Cause | undefined => {
       if (info.cause) return info.cause;
       if (!req.signal.aborted) return undefined;
       if (shutdownSignal.aborted) return "shutdown";
-      // Deadlines reach us as DEADLINE_EXCEEDED (our timer) or as a client RST, depending on who fires first;
-      // the client's clock started before ours (connection setup, transit), hence the tolerance.
-      if (
-        timeoutMs !== undefined &&
-        performance.now() - started >= timeoutMs - deadlineTolerance(timeoutMs)
-      ) {
-        return "deadline";
-      }
       // A client that cancels and then exits (grpc-go's CLI pattern) resets the stream, then closes the
       // connection: the reset came first, and it is what the client meant.
-      if (info.cancelledByClient()) return "client-cancelled";
-      if (closedWhenAborted ?? info.connectionClosed()) return "disconnected";
+      const reset = info.cancelledByClient();
+      const closed = closedWhenAborted ?? info.connectionClosed();
+      // Deadlines reach us as DEADLINE_EXCEEDED (our timer: the abort comes at the timeout) or as the client's
+      // reset, depending on who fires first, and the client's may fire a little early on our clock. How early
+      // depends on how the call ended: an explicit reset or a dropped HTTP/2 connection before that is a cancel.
+      if (timeoutMs !== undefined) {
+        const tolerance =
+          reset || (closed && info.http2) ? resetTolerance(timeoutMs) : deadlineTolerance(timeoutMs);
+        const afterMs = abortedAfterMs ?? performance.now() - info.receivedAt;
+        if (afterMs >= timeoutMs - tolerance) return "deadline";
+      }
+      if (reset) return "client-cancelled";
+      if (closed) return "disconnected";
       return code === Code.DeadlineExceeded ? "deadline" : "client-cancelled";
     };
 
