@@ -11,6 +11,14 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const SERVER_V8_FLAGS = ["--max-semi-space-size=8", "--no-turbofan"];
+/**
+ * How long a signal to the wrapper and the server's report of one it received itself count as one signal. A
+ * terminal's Ctrl-C, `kill -- -PGID`, systemd's control-group kill and PM2's tree kill signal both processes at
+ * once; forwarding too would be a second signal, on which the server exits 1 at once instead of draining. A
+ * signal to the wrapper alone (`kill -INT PID`, PM2 without tree kill) reaches the server after this wait.
+ */
+const SAME_SIGNAL_MS = 500;
+
 const major = Number(process.versions.node.split(".")[0]);
 const serving = process.argv[2] === "serve";
 if (major >= 24 && !serving) {
@@ -20,13 +28,47 @@ if (major >= 24 && !serving) {
     major >= 24 ? process.execPath : fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
   const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
   const flags = serving ? SERVER_V8_FLAGS : [];
-  const child = spawn(node, [...flags, main, ...process.argv.slice(2)], { stdio: "inherit" });
-  // Ctrl-C reaches the child through the terminal's process group; this wrapper only waits for its exit code.
-  process.on("SIGINT", () => {});
-  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  // `serve` gets an IPC channel: the server reports each SIGINT/SIGTERM it received itself, and shuts down when
+  // the channel closes because the wrapper died, instead of keeping the port as an orphan (src/cli/wrapper-link.ts).
+  const child = spawn(node, [...flags, main, ...process.argv.slice(2)], {
+    stdio: serving ? ["inherit", "inherit", "inherit", "ipc"] : "inherit",
+  });
+  if (serving) {
+    forwardSignals(child);
+  } else {
+    // Ctrl-C reaches the child through the terminal's process group; this wrapper only waits for its exit code.
+    process.on("SIGINT", () => {});
+    process.on("SIGTERM", () => child.kill("SIGTERM"));
+  }
   child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" ? 130 : 1)));
   child.on("error", (error) => {
     process.stderr.write(`cancelkit: cannot start Node 24 at ${node}: ${error.message} (run npm ci)\n`);
     process.exit(1);
   });
+}
+
+/**
+ * Passes on each SIGINT/SIGTERM the wrapper gets, unless the server reported one of its own within
+ * SAME_SIGNAL_MS: then both were one signal sent to the whole group.
+ * @param {import("node:child_process").ChildProcess} child
+ */
+function forwardSignals(child) {
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  let forwardedAt = Number.NEGATIVE_INFINITY;
+  child.on("message", (message) => {
+    const now = performance.now();
+    // The report of a signal this wrapper just forwarded is no signal of the server's own.
+    if (message?.received !== undefined && now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
+  });
+  /** @param {NodeJS.Signals} signal */
+  const onSignal = (signal) => {
+    const at = performance.now();
+    setTimeout(() => {
+      if (reportedAt >= at - SAME_SIGNAL_MS) return;
+      forwardedAt = performance.now();
+      child.kill(signal);
+    }, SAME_SIGNAL_MS);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 }

@@ -5,6 +5,7 @@ import { createLogger } from "../server/log.ts";
 import { resolveServerOptions, serverHelp } from "../server/options.ts";
 import { shutdownOnSignals } from "../server/shutdown.ts";
 import { parseFlags } from "./usage-error.ts";
+import { linkToWrapper } from "./wrapper-link.ts";
 
 export async function serve(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -45,8 +46,10 @@ export async function serve(args: string[]): Promise<number> {
     }),
   );
   const log = createLogger();
-  const server = await startServer(options, log);
+  linkToWrapper(log);
+  const server = startServer(options, log);
   shutdownOnSignals(server, log);
+  await server;
   // Keep running until a signal ends the process.
   return new Promise<number>(() => {});
 }

@@ -2,7 +2,11 @@
 import type { CancelkitServer } from "./create-server.ts";
 import type { Logger } from "./log.ts";
 
-export function shutdownOnSignals(server: CancelkitServer, log: Logger): void {
+/**
+ * Call before the server is started, with the promise of it: a signal while it starts (before its `listening`
+ * line) then waits for the start and shuts it down, instead of killing the process by the signal's default action.
+ */
+export function shutdownOnSignals(server: Promise<CancelkitServer>, log: Logger): void {
   let received = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     received++;
@@ -11,13 +15,15 @@ export function shutdownOnSignals(server: CancelkitServer, log: Logger): void {
       process.exit(1);
     }
     log.info("shutdown", { phase: "signal", signal });
-    server.shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error("shutdown", { phase: "failed", error: String(error) });
-        process.exit(1);
-      },
-    );
+    server
+      .then((started) => started.shutdown())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error("shutdown", { phase: "failed", error: String(error) });
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
