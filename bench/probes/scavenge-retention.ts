@@ -6,7 +6,7 @@
  *
  *   node bench/probes/scavenge-retention.ts
  *
- * On Node 24.21.0 two shapes promote most of what they make (README, Performance: "Scavenges on the event loop"):
+ * On Node 24.21.0 two shapes promote most of what they make (docs/performance.md: "Scavenges on the event loop"):
  * a generator object made from a generator function that closes over the graph, and a function literal written
  * straight into a property (`o.f = () => graph`); the same closure stored through a local does not.
  */

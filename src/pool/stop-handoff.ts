@@ -7,8 +7,8 @@
  * scanning. That worker is preempted, and Linux does not move a preempted thread to the other core while that
  * core keeps busy, so it reads its flag only once the event loop sleeps again — after Connect has run the call's
  * error path, 0.1–0.3 ms later on a 2-core VM. Sleeping right after the store hands the core straight to it: the
- * span from the store to the last worker out went from p50 0.27 to 0.05 ms there, with a grpc-go client (README,
- * "Performance").
+ * span from the store to the last worker out went from p50 0.27 to 0.05 ms there, with a grpc-go client
+ * (docs/performance.md).
  *
  * A worker still inside after MOVE_AFTER_MS is, nearly always, one waiting for a CPU behind another thread: with a
  * WorkerMover, the event loop then moves it onto its own CPU, which its sleep frees, and gives it its CPUs back when

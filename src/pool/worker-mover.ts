@@ -5,12 +5,12 @@
  * Why: after a cancel, a worker that has not seen its stop flag is almost always one that is not running: it waits
  * (at the lowest priority) behind another thread on its CPU — one of V8's helper threads compiling or collecting,
  * or the kernel's `kdamond` — often for 2–5 ms, while another CPU sits idle; Linux does not pull it over until a
- * later balancing tick. Taking its CPU away makes Linux migrate it at once (README, "Performance").
+ * later balancing tick. Taking its CPU away makes Linux migrate it at once (docs/performance.md).
  *
  * A late worker that is running (its CPU time moves between two reads) is left where it is: on a CPU that runs, it
  * sees its flag within microseconds by itself, so it is on a vCPU the host is not running, and moving a running
  * thread waits for a kernel thread on its CPU. The event loop used to wait with it: 1–12 ms, for one move in 40
- * (README, "Performance").
+ * (docs/performance.md).
  */
 import { CPU_MASK_BYTES, type CpuAffinity, singleCpuMask } from "./cpu-affinity.ts";
 import { threadsInside } from "./shared-state.ts";

@@ -1,7 +1,7 @@
 /**
  * Takes V8's young-generation collection (a scavenge) when a search starts, if the young generation is already
  * well filled, rather than when V8 would. A scavenge stops the event loop for 2–5 ms on this server (it copies what
- * Connect's per-call pipeline keeps alive; README, Performance), and about half of the in-process cancels slower
+ * Connect's per-call pipeline keeps alive; docs/performance.md), and about half of the in-process cancels slower
  * than 2 ms had one start within 0.4 ms after the cancel, before the stop flag went up. Taken at a search's start,
  * the pause comes before that search's work begins, and the young generation has room for the calls that follow.
  */

@@ -18,7 +18,7 @@ test("`cancelkit serve` (and so `npm start`) runs the server with its V8 flags, 
     serverPid = listening.pid;
     assert.notEqual(serverPid, wrapper.child.pid, "serve runs in a child of the wrapper");
     // 8 MB semi-spaces: short scavenges; no Turbofan: no long compile jobs on V8's helper threads late in the
-    // server's life (README, Performance).
+    // server's life (docs/performance.md).
     assert.ok(flags.includes("--max-semi-space-size=8"), listening.nodeFlags);
     assert.ok(flags.includes("--no-turbofan"), listening.nodeFlags);
     // The wrapper passes SIGTERM on: the server drains and exits 0, and so does the wrapper.
