@@ -55,27 +55,32 @@ describe("HTTP/1.1 keep-alive connections at shutdown", () => {
   test("an idle one is closed when shutdown starts, not after the grace period", async () => {
     const s = await startTestServer({ maximumHashes: 0 });
     const agent = new Agent({ keepAlive: true });
+    const other = new Agent({ keepAlive: true });
     try {
       const first = await postJson(agent, s.address, "/hash_name.HashFinder/Find", { desiredName: "aa" });
       assert.equal(first.status, 200);
       const idleClosed = once(first.socket, "close");
-      // A call that outlasts the grace keeps the drain waiting: the idle connection must not wait with it.
-      const running = s.hashFinder().find({ desiredName: NEVER });
-      const outcome = running.then(
-        () => "ok",
-        (e: unknown) => ConnectError.from(e).code,
+      // A call on another connection that outlasts the grace keeps the drain waiting for it; the idle
+      // connection must not wait with it. HTTP/1.1 as well, so that no GOAWAY can end it early.
+      let longCall = "running";
+      const running = postJson(other, s.address, "/hash_name.HashFinder/Find", { desiredName: NEVER }).then(
+        ({ status, body }) => {
+          longCall = `ended: HTTP ${status} ${body}`;
+        },
       );
-      await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
-      let callEnded = false;
-      void outcome.then(() => {
-        callEnded = true;
-      });
+      // The first call's workers may still count as busy for a moment: wait for this call to be in the server.
+      await waitUntil("the long call is running", () => s.server.calls.active > 0);
+      await waitUntil("its search is running", () => s.server.pool.stats().busyWorkers > 0);
       const stopping = s.server.shutdown(2_000);
       await idleClosed;
-      assert.equal(callEnded, false, "the idle connection closed while the long call was still running");
+      assert.equal(longCall, "running", "the idle connection closed only after the long call ended");
+      assert.ok(!s.log.entries.some((e) => e.phase === "aborting"), "closed before the grace ran out");
+      await running;
+      assert.match(longCall, /server shutting down/);
       await stopping;
     } finally {
       agent.destroy();
+      other.destroy();
       await s.close();
     }
   });
