@@ -16,6 +16,8 @@ import {
   createSharedState,
   createWorkerRecords,
   executingCount,
+  leaveKernel,
+  recordedInside,
   recordOutside,
   stopFlagIndex,
   waitUntilExecuting,
@@ -374,8 +376,12 @@ export class SearchPool {
     const index = this.#workers.indexOf(worker);
     if (index < 0) return;
     const cause = new Error(`search worker exited with code ${code}`, { cause: worker.lastError });
-    // A thread that died inside the kernel must not be named as scanning any more.
+    // A thread that died inside the kernel never ran its leaveKernel: take it out of the counts for it (else its
+    // slot's count never reaches 0 again, and every later stop on that slot waits out its whole stop wait), and
+    // name it as scanning nothing.
+    const insideAt = recordedInside(this.#records, worker.index);
     recordOutside(this.#records, worker.index);
+    if (insideAt !== 0) leaveKernel(this.#state, insideAt);
     const lost = [...worker.inFlight.values()];
     worker.inFlight.clear();
     this.#inFlight -= lost.length;

@@ -135,6 +135,11 @@ export function recordOutside(records: Int32Array, worker: number): void {
   Atomics.store(records, RECORD_STRIDE * worker + 1, NOT_INSIDE);
 }
 
+/** Main thread: the stop index worker w recorded as scanning inside the kernel, or 0 if none. */
+export function recordedInside(records: Int32Array, worker: number): number {
+  return Atomics.load(records, RECORD_STRIDE * worker + 1);
+}
+
 /** Main thread: the thread ids of the workers scanning the search whose flag is at `stopIndex`, into `out`. */
 export function threadsInside(records: Int32Array, stopIndex: number, out: number[]): number[] {
   out.length = 0;

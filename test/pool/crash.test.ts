@@ -30,6 +30,27 @@ test("a crashed worker fails its search with INTERNAL and is replaced", { timeou
   );
 });
 
+test("a worker that dies inside the kernel leaves no count behind: later stops on its slot do not wait it out", {
+  timeout: 30_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1, workerUrl: crashingWorker, stopWaitMs: 1_000 });
+  const { error } = await collect(
+    pool.search(noAbort(), { query: find("crash inside", 0), budget: 0, client: "c" }),
+  );
+  assert.equal(ConnectError.from(error).code, Code.Internal);
+  await pool.whenIdle();
+  assert.equal(pool.executing(), 0, "no worker is inside the kernel");
+  // The next search takes the freed slot; its cancel must find that slot's count at 0 once the worker is out.
+  const controller = new AbortController();
+  const run = pool.search(controller.signal, { query: find("~~~~", 0), budget: 0, client: "c" });
+  await pool.whenExecuting(noAbort());
+  controller.abort();
+  await collect(run);
+  const { waits, timedOut } = pool.stats().stopWaits;
+  assert.ok(waits >= 1, "the stop slept until the worker was out");
+  assert.equal(timedOut, 0, "and was not left waiting for the dead thread");
+});
+
 test("a kernel exception fails only its search with INTERNAL; the thread survives", {
   timeout: 30_000,
 }, async (t) => {

@@ -5,7 +5,6 @@ import { Agent, createServer as createHttp1Server, request } from "node:http";
 import { createServer as createHttp2Server } from "node:http2";
 import { connect, createServer as createNetServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
-import { ConnectError } from "@connectrpc/connect";
 import { routeConnection } from "../../src/server/protocol-mux.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { waitUntil } from "../helpers/wait.ts";
