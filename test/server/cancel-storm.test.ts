@@ -10,6 +10,7 @@ import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.ts";
 import { errorOf } from "../helpers/call-error.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 test("2,000 calls cancelled back to back on one connection all end as cancelled", {
   timeout: 60_000,
@@ -34,6 +35,12 @@ test("2,000 calls cancelled back to back on one connection all end as cancelled"
     codes.set(key, (codes.get(key) ?? 0) + 1);
   }
   assert.deepEqual(Object.fromEntries(codes), { Canceled: calls });
+  // connect-node would open a new connection after a GOAWAY, so the codes alone cannot show that the server kept
+  // this one: every call's log line must name the same peer.
+  const watchLines = () =>
+    s.log.entries.filter((e) => e.event === "call" && e.method === "grpc.health.v1.Health/Watch");
+  await waitUntil("every call is logged", () => watchLines().length >= calls);
+  assert.deepEqual(new Set(watchLines().map((e) => e.peer)).size, 1, "one connection served every call");
 });
 
 test("a client that resets streams by the tens of thousands is still cut off", {

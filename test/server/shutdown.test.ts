@@ -14,8 +14,9 @@ import { waitUntil } from "../helpers/wait.ts";
 const NEVER = "\u0000\u0000\u0000\u0000";
 
 describe("shutdown", () => {
-  test("a call still running after the grace period ends with UNAVAILABLE 'server shutting down'", async () => {
+  test("a call still running after the grace period ends with UNAVAILABLE 'server shutting down'", async (t) => {
     const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close()); // also when an assertion fails first
     const call = s.hashFinder().find({ desiredName: NEVER });
     await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
     const outcome = call.then(
@@ -29,11 +30,11 @@ describe("shutdown", () => {
     const line = await s.callLog("hash_name.HashFinder/Find", "UNAVAILABLE");
     assert.equal(line.cause, "shutdown");
     assert.equal(s.server.pool.stats().busyWorkers, 0);
-    await s.close();
   });
 
-  test("a call that finishes within the grace period completes normally", async () => {
+  test("a call that finishes within the grace period completes normally", async (t) => {
     const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close()); // also when an assertion fails first
     const stream = s
       .hashFinder()
       .findRange({ desiredName: "doctor", idealHammingDistance: 1, interestingHammingDistance: 3 })
@@ -44,7 +45,6 @@ describe("shutdown", () => {
     while (!(await stream.next()).done) count++;
     assert.equal(count, 663);
     await stopping;
-    await s.close();
   });
 
   test("SIGTERM: the process drains, ends what is left with UNAVAILABLE, and exits 0", async () => {

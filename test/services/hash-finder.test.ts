@@ -204,9 +204,14 @@ describe("HashFinder cancellation contract", () => {
     const queued2 = s.hashFinder().find({ desiredName: `${NEVER}q` }, { signal: b.signal });
     await waitUntil("two searches wait", () => s.server.pool.stats().queued === 2);
 
+    const fullLogged = s.nextCallLog("hash_name.HashFinder/Find");
     const full = await errorOf(s.hashFinder().find({ desiredName: "aa" }));
     assert.equal(full.code, Code.ResourceExhausted);
     assert.match(full.rawMessage, /max-queued=2/);
+    const fullLine = await fullLogged;
+    assert.deepEqual([fullLine.outcome, fullLine.cause], ["RESOURCE_EXHAUSTED", "limits"]);
+    assert.equal(fullLine.candidates ?? 0, 0, "it searched nothing");
+    assert.equal(s.server.pool.stats().queued, 2, "the refused call was not queued");
 
     b.abort();
     assert.equal((await errorOf(queued1)).code, Code.Canceled);
@@ -281,9 +286,18 @@ describe("HashFinder limits and budget", () => {
       const abort = new AbortController();
       const first = s.hashFinder(transport).find({ desiredName: NEVER }, { signal: abort.signal });
       await waitUntil("the first search runs", () => s.server.pool.stats().running === 1);
+      const secondLogged = s.nextCallLog("hash_name.HashFinder/Find");
       const second = await errorOf(s.hashFinder(transport).find({ desiredName: "aa" }));
       assert.equal(second.code, Code.ResourceExhausted);
       assert.match(second.rawMessage, /max-per-client=1/);
+      const line = await secondLogged;
+      assert.deepEqual([line.outcome, line.cause], ["RESOURCE_EXHAUSTED", "limits"]);
+      assert.equal(line.candidates ?? 0, 0, "it searched nothing");
+      assert.deepEqual(
+        [s.server.pool.stats().running, s.server.pool.stats().queued],
+        [1, 0],
+        "nothing started",
+      );
       abort.abort();
       await errorOf(first);
     } finally {
