@@ -212,6 +212,8 @@ export class SearchPool {
     busyWorkers: number;
     running: number;
     queued: number;
+    /** Searches parked because their consumer stopped reading: no running place, no slice. */
+    waitingForReader: number;
     slicesStarted: number;
     /** Times workers gave their core away (yieldEveryMs), over the pool's life. */
     pauses: number;
@@ -227,6 +229,7 @@ export class SearchPool {
       busyWorkers,
       running: this.#scheduler.running,
       queued: this.#scheduler.queued,
+      waitingForReader: this.#scheduler.waitingForReader,
       slicesStarted: this.#slicesStarted,
       pauses: this.#pauses,
       stopWaits: this.#stopHandoff.stats,

@@ -2,6 +2,10 @@
  * The pool's bookkeeping, free of threads: admission (limits, queue), stop slots, round-robin slice assignment
  * across running searches, in-order commit of slice results, back-pressure, and how each search ends.
  *
+ * A search whose consumer stops reading (back-pressure) is parked once its slices in flight are back: it gives up
+ * its running place and its stop slot, so that clients that never read cannot hold every place, and takes the
+ * head of the queue when its consumer reads again.
+ *
  * A search is a sequence of slices [start, end) of candidate order. Slices are dispatched in order but may
  * complete out of order; results are committed strictly in order, so the hits a consumer sees, and the ideal hit
  * that ends the search, do not depend on the number of workers or on timing.
@@ -72,7 +76,8 @@ export class Search {
   readonly budget: number;
   readonly client: string;
   readonly channel: HitChannel;
-  phase: "queued" | "running" | "ended" = "queued";
+  /** "parked": waiting for its consumer to read, with no slice in flight, no running place and no stop slot. */
+  phase: "queued" | "running" | "parked" | "ended" = "queued";
   /** Stop slot while running and while slices are still in flight after the end; -1 otherwise. */
   slot = -1;
   /** Next candidate to dispatch, and the exclusive bound of dispatch (budget, or just past a known ideal hit). */
@@ -109,6 +114,7 @@ export class Scheduler {
   readonly #sizer = new SliceSizer();
   readonly #running: Search[] = [];
   readonly #queue: Search[] = [];
+  readonly #parked = new Set<Search>();
   readonly #freeSlots: number[] = [];
   readonly #perClient = new Map<string, number>();
   #cursor = 0;
@@ -141,6 +147,11 @@ export class Scheduler {
 
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Searches parked until their consumer reads (back-pressure): they hold no running place. */
+  get waitingForReader(): number {
+    return this.#parked.size;
   }
 
   /**
@@ -218,6 +229,9 @@ export class Scheduler {
     search.completed.set(slice.seq, { hits: outcome.hits, scanned: outcome.scanned });
     search.uncommittedHits += hitCount;
     this.#commit(search);
+    // With nothing in flight every dispatched slice is committed; a full buffer now can only wait for the reader.
+    if (search.phase === "running" && search.inFlight === 0 && this.#backPressured(search))
+      this.#park(search);
     this.#wake();
   }
 
@@ -231,7 +245,7 @@ export class Scheduler {
 
   /** Ends every queued and running search with `reason` (shutdown). */
   endAll(reason: unknown): void {
-    for (const search of [...this.#queue, ...this.#running]) {
+    for (const search of [...this.#queue, ...this.#running, ...this.#parked]) {
       this.#end(search, { kind: "failed", error: reason, afterBuffered: false });
     }
   }
@@ -239,19 +253,42 @@ export class Scheduler {
   #dispatchable(search: Search): boolean {
     if (search.nextStart >= search.stopAt) return false;
     if (search.inFlight + search.completed.size >= this.#limits.maxAheadSlices) return false;
-    if (search.channel.buffered + search.uncommittedHits >= this.#limits.maxBufferedHits) {
+    if (this.#backPressured(search)) {
       search.paused = true;
       return false;
     }
     return true;
   }
 
+  #backPressured(search: Search): boolean {
+    return search.channel.buffered + search.uncommittedHits >= this.#limits.maxBufferedHits;
+  }
+
   #pulled(search: Search): void {
-    if (!search.paused || search.phase !== "running") return;
-    if (search.channel.buffered + search.uncommittedHits < this.#limits.maxBufferedHits) {
+    if (!search.paused || this.#backPressured(search)) return;
+    if (search.phase === "running") {
       search.paused = false;
       this.#wake();
+    } else if (search.phase === "parked") {
+      search.paused = false;
+      // Admitted before anything queued: it goes first, as soon as a place and a slot are free.
+      this.#parked.delete(search);
+      search.phase = "queued";
+      this.#queue.unshift(search);
+      this.#promote();
+      this.#wake();
     }
+  }
+
+  /** Gives up the running place and the stop slot of a search that waits for its reader, with nothing in flight. */
+  #park(search: Search): void {
+    search.paused = true;
+    this.#removeRunning(search);
+    this.#freeSlots.push(search.slot);
+    search.slot = -1;
+    search.phase = "parked";
+    this.#parked.add(search);
+    this.#promote();
   }
 
   #commit(search: Search): void {
@@ -287,6 +324,7 @@ export class Scheduler {
   #end(search: Search, ending: Ending): void {
     if (search.phase === "ended") return;
     const wasRunning = search.phase === "running";
+    const wasParked = search.phase === "parked";
     search.phase = "ended";
     search.detach();
     const clientCount = (this.#perClient.get(search.client) ?? 1) - 1;
@@ -303,8 +341,12 @@ export class Scheduler {
         if (ending.kind === "cancelled" || ending.kind === "returned") this.#cancelStopped(search.slot);
       }
       this.#releaseIfDrained(search);
+    } else if (wasParked) {
+      // Nothing in flight and no slot: nothing to stop.
+      this.#parked.delete(search);
     } else {
-      // Queued: removed before any slice existed, so no worker ever sees it.
+      // Queued: removed before any slice existed (or, resumed from parked, while none was in flight), so no
+      // worker ever sees it.
       this.#queue.splice(this.#queue.indexOf(search), 1);
     }
 

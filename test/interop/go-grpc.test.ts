@@ -316,7 +316,10 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
         // yet (seen in CI: idle with the search still running).
         const line = await logged;
         assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
-        await waitUntil("the search has left the pool", () => s.server.pool.stats().running === 0);
+        await waitUntil("the search has left the pool", () => {
+          const { running, waitingForReader } = s.server.pool.stats();
+          return running === 0 && waitingForReader === 0;
+        });
         await s.server.pool.whenIdle();
         // The ideal answer ("pO0G") is candidate 10,789,822: the search stopped long before it.
         assert.ok(Number(line.candidates) < 10_789_822, JSON.stringify(line));

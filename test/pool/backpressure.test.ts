@@ -30,7 +30,8 @@ test("a consumer that does not read pauses its search; memory stays bounded; rea
     `buffered ${buffered} hits, bound ${maxBufferedHits} + in-flight slices`,
   );
   assert.ok(started * sliceSize < 57873, "paused long before the end of the search");
-  assert.equal(pool.stats().running, 1);
+  // Parked: it holds no running place while it waits for its reader.
+  assert.deepEqual([pool.stats().running, pool.stats().waitingForReader], [0, 1]);
 
   // The pool keeps scheduling (a whole other search runs) without giving the paused search a slice.
   const other = await collect(pool.search(noAbort(), { query: find("doc", 0), budget: 0, client: "other" }));
@@ -42,4 +43,45 @@ test("a consumer that does not read pauses its search; memory stays bounded; rea
   const { hits, error } = await collect(run);
   assert.equal(error, undefined);
   assert.deepEqual(hits, expected);
+});
+
+test("searches whose consumers do not read give up their places: another client's search runs", {
+  timeout: 60_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 2, maxRunning: 2, maxBufferedHits: 16, sliceSize: 512 });
+  const expected = searchPlain("doctor", 1, 3, 0, Number.MAX_SAFE_INTEGER);
+  // Two streams nobody reads fill every running place, then wait for their readers.
+  const unread = [0, 1].map(() => pool.search(noAbort(), { query: DOCTOR_RANGE, budget: 0, client: "slow" }));
+  await pool.whenIdle();
+  assert.deepEqual([pool.stats().running, pool.stats().waitingForReader], [0, 2]);
+
+  // Before, they kept both places for as long as nobody read, and this search waited in the queue for ever.
+  const other = await collect(pool.search(noAbort(), { query: find("doc", 0), budget: 0, client: "other" }));
+  assert.deepEqual(other.hits, [{ index: 448, distance: 0 }]);
+
+  // Reading again resumes each of them from where it stopped: complete answers, in order.
+  for (const run of unread) {
+    const { hits, error } = await collect(run);
+    assert.equal(error, undefined);
+    assert.deepEqual(hits, expected);
+  }
+  assert.deepEqual([pool.stats().running, pool.stats().waitingForReader], [0, 0]);
+});
+
+test("a search cancelled while it waits for its reader ends at once and leaves nothing behind", {
+  timeout: 60_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1, maxRunning: 1, maxBufferedHits: 16, sliceSize: 512 });
+  const controller = new AbortController();
+  const run = pool.search(controller.signal, { query: DOCTOR_RANGE, budget: 0, client: "slow" });
+  await pool.whenIdle();
+  assert.equal(pool.stats().waitingForReader, 1);
+  const reason = new Error("gone");
+  controller.abort(reason);
+  const { error } = await collect(run);
+  assert.equal(error, reason);
+  assert.deepEqual([pool.stats().running, pool.stats().queued, pool.stats().waitingForReader], [0, 0, 0]);
+  // Its place and slot are free: the next search runs.
+  const next = await collect(pool.search(noAbort(), { query: find("doc", 0), budget: 0, client: "c" }));
+  assert.deepEqual(next.hits, [{ index: 448, distance: 0 }]);
 });

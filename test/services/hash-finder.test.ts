@@ -323,7 +323,7 @@ describe("FindRange back-pressure", () => {
       // The client reads nothing more: buffers fill, the pool must stop handing out slices.
       await waitUntil(
         "the search pauses",
-        () => s.server.pool.stats().busyWorkers === 0 && s.server.pool.stats().running === 1,
+        () => s.server.pool.stats().busyWorkers === 0 && s.server.pool.stats().waitingForReader === 1,
       );
       const paused = s.server.pool.stats().slicesStarted;
       await new Promise((resolve) => setTimeout(resolve, 200));
