@@ -89,7 +89,11 @@ interface PoolWorker {
   lastError: unknown;
 }
 
-/** A worker that dies before finishing this many slices in a row stops being replaced: the pool is broken. */
+/**
+ * After this many workers died in a row with no slice finished in between, a dying worker is not replaced until
+ * some slice finishes again (a thread that dies at start would otherwise be respawned for ever); if none is left,
+ * the pool is broken.
+ */
 const MAX_CRASH_STREAK = 5;
 
 /**
@@ -127,6 +131,8 @@ export class SearchPool {
   readonly #records: Int32Array;
   readonly #movesLateWorkers: boolean;
   #crashStreak = 0;
+  /** Indices of workers that died during a crash streak and were not replaced yet. */
+  readonly #notReplaced: number[] = [];
   #pumping = false;
   /** Set by close(), or when workers keep crashing: new searches are refused with it. */
   #closedReason: { reason: unknown } | undefined;
@@ -366,6 +372,10 @@ export class SearchPool {
       this.#scheduler.sliceFailed(slice, reply.error);
     } else {
       this.#crashStreak = 0;
+      // A slice finished: the pool works, so the workers lost in the streak are replaced now.
+      if (this.#closing === undefined) {
+        for (const index of this.#notReplaced.splice(0)) this.#workers.push(this.#spawn(index));
+      }
       this.#pauses += reply.pauses;
       this.#scheduler.sliceDone(slice, reply);
     }
@@ -391,6 +401,7 @@ export class SearchPool {
     this.#crashStreak++;
     if (this.#crashStreak >= MAX_CRASH_STREAK) {
       this.#workers.splice(index, 1);
+      this.#notReplaced.push(worker.index);
     } else {
       this.#workers[index] = this.#spawn(worker.index);
     }

@@ -64,3 +64,23 @@ test("a kernel exception fails only its search with INTERNAL; the thread survive
   const { hits } = await collect(pool.search(noAbort(), { query: find("a", 0), budget: 0, client: "c" }));
   assert.deepEqual(hits, [{ index: 0, distance: 0 }]);
 });
+
+test("workers lost in a streak of crashes are replaced once a slice finishes again", {
+  timeout: 60_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 2, workerUrl: crashingWorker });
+  // Five deaths in a row, no slice finishing in between: the fifth worker is not replaced at once. (A budget of
+  // 10 candidates is one slice, so each search kills one worker.)
+  for (let i = 0; i < 5; i++) {
+    const { error } = await collect(
+      pool.search(noAbort(), { query: find("crash", 0), budget: 10, client: "c" }),
+    );
+    assert.equal(ConnectError.from(error).code, Code.Internal);
+    await pool.whenIdle();
+  }
+  assert.equal(pool.stats().workers, 1);
+  // The one left finishes a slice: the pool works, and the lost worker comes back.
+  const { hits } = await collect(pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" }));
+  assert.deepEqual(hits, [{ index: 101, distance: 0 }]);
+  assert.equal(pool.stats().workers, 2);
+});
