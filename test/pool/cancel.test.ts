@@ -101,6 +101,7 @@ describe("cancellation", () => {
       busyWorkers: 0,
       running: 0,
       queued: 0,
+      waitingForReader: 0,
       slicesStarted: 0,
       pauses: 0,
       stopWaits: { waits: 0, timedOut: 0, skipped: 0, moved: 0, leftRunning: 0 },
