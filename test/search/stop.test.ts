@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
-import { createKernel, type KernelEngine, type SliceResult } from "../../src/search/kernel.ts";
+import {
+  createKernel,
+  type KernelEngine,
+  type SliceResult,
+  STOP_CHECK_INTERVAL,
+} from "../../src/search/kernel.ts";
 
 const ENGINES: KernelEngine[] = ["wasm", "js"];
 const STOP = 0;
@@ -22,6 +27,25 @@ for (const engine of ENGINES) {
       });
       // The flag of another slot does not stop it.
       assert.equal(kernel.scanSlice(0, 1000, flags, 0).stopped, false);
+    });
+
+    test("a flag raised mid-scan stops it within one run of STOP_CHECK_INTERVAL candidates", () => {
+      const flags = new Int32Array(new SharedArrayBuffer(8));
+      const kernel = createKernel({ target: "doctor", ideal: 0, interesting: 0 }, engine);
+      // The pacing's question comes between runs (here before every run): raise the flag at the third.
+      let asked = 0;
+      const raiseAtThird = {
+        everyMs: 1e-6,
+        shouldPause: () => {
+          if (++asked === 3) Atomics.store(flags, 1, 1);
+          return false;
+        },
+      };
+      const result = kernel.scanSlice(1_000_000, 1e12, flags, 1, raiseAtThird);
+      assert.equal(result.stopped, true);
+      // At most two runs before the flag went up, and the one in hand when it did.
+      assert.ok(result.scanned <= 3 * STOP_CHECK_INTERVAL, `scanned ${result.scanned}`);
+      assert.ok(result.scanned > 0);
     });
 
     test("a flag set from another thread stops a scan that would otherwise run for days", async () => {
