@@ -61,7 +61,8 @@ async function idsStillListed(client: ReturnType<TestServer["todo"]>, ids: bigin
  * and update/delete calls, so tests can see that the server stopped reading or never wrote.
  */
 class ProbedStore implements TaskStore {
-  rowsPulled = 0;
+  /** Rows pulled by each listing, in the order the listings started (another test's may still be running). */
+  readonly pulledPerListing: number[] = [];
   checks = 0;
   updateCalls = 0;
   deletesDone = 0;
@@ -73,8 +74,9 @@ class ProbedStore implements TaskStore {
     return this.#inner.addTask(signal, userId, description, due);
   }
   async *listTasks(signal: AbortSignal, userId: bigint, opts?: ListTasksOptions): AsyncGenerator<StoredTask> {
+    const listing = this.pulledPerListing.push(0) - 1;
     for await (const task of this.#inner.listTasks(signal, userId, opts)) {
-      this.rowsPulled++;
+      this.pulledPerListing[listing] = (this.pulledPerListing[listing] ?? 0) + 1;
       yield task;
     }
   }
@@ -565,7 +567,7 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
   after(() => s.close());
 
   test("cancel at the first overdue task: CANCELLED, the server stops reading, its log says client-cancelled", async () => {
-    const pulledBefore = store.rowsPulled;
+    const listing = store.pulledPerListing.length; // this test's listing is the next to start
     const abort = new AbortController();
     let received = 0;
     const error = await errorOf(
@@ -582,14 +584,14 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
     assert.equal(line.cause, "client-cancelled");
     assert.equal(typeof line.messages, "number");
     assert.ok(Number(line.messages) < TOTAL, `streamed ${line.messages} of ${TOTAL}`);
-    const pulled = store.rowsPulled - pulledBefore;
+    const pulled = store.pulledPerListing[listing] ?? 0;
     // What flow control alone would allow is thousands of rows; a server that stops reading at the cancel has
     // pulled at most the row in hand beyond those it sent.
     assert.ok(pulled <= Number(line.messages) + 1, `read ${pulled} rows, sent ${line.messages}`);
   });
 
   test("a deadline on a long listing read slowly → DEADLINE_EXCEEDED, the log says deadline", async () => {
-    const pulledBefore = store.rowsPulled;
+    const listing = store.pulledPerListing.length; // this test's listing is the next to start
     let received = 0;
     const error = await errorOf(
       (async () => {
@@ -603,38 +605,40 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
     const line = await s.callLog("todo.v2.TodoService/ListTasks", "DEADLINE_EXCEEDED");
     assert.equal(line.cause, "deadline");
     assert.ok(Number(line.messages) < TOTAL);
-    const pulled = store.rowsPulled - pulledBefore;
+    const pulled = store.pulledPerListing[listing] ?? 0;
     assert.ok(pulled <= Number(line.messages) + 1, `read ${pulled} rows, sent ${line.messages}`);
   });
 
   test("a client that stops reading stops the reads of the store; reading again resumes them", async () => {
-    const pulledBefore = store.rowsPulled;
+    const listing = store.pulledPerListing.length; // this test's listing is the next to start
+    const pulled = () => store.pulledPerListing[listing] ?? 0;
     const abort = new AbortController();
     const stream = s.todo().listTasks({}, { signal: abort.signal })[Symbol.asyncIterator]();
     await stream.next();
-    // Flow-control windows fill, the server's write waits for 'drain', the generator is not pulled.
+    // Flow-control windows fill, the server's write waits for 'drain', the generator is not pulled: the count
+    // stands still (for 50 ms, so that a busy event loop is not mistaken for a paused one).
     let last = -1;
+    let since = performance.now();
     await waitUntil("the server stops pulling rows", () => {
-      const now = store.rowsPulled;
-      const stable = now === last;
-      last = now;
-      return stable;
+      const now = pulled();
+      if (now !== last) {
+        last = now;
+        since = performance.now();
+      }
+      return performance.now() - since >= 50;
     });
-    const paused = store.rowsPulled - pulledBefore;
+    const paused = pulled();
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(store.rowsPulled - pulledBefore, paused, "no row was read while the client was not reading");
+    assert.equal(pulled(), paused, "no row was read while the client was not reading");
     assert.ok(paused < TOTAL / 2, `${paused} rows read ahead of a client that took 1`);
     for (let i = 0; i < 15_000; i++) await stream.next();
-    assert.ok(
-      store.rowsPulled - pulledBefore > paused,
-      `reading again resumed the reads (${paused} before, ${store.rowsPulled - pulledBefore} after)`,
-    );
+    assert.ok(pulled() > paused, `reading again resumed the reads (${paused} before, ${pulled()} after)`);
     abort.abort();
     await stream.return?.();
   });
 
   test("the connection dropped mid-listing: the server stops reading, the log says disconnected", async () => {
-    const pulledBefore = store.rowsPulled;
+    const listing = store.pulledPerListing.length; // this test's listing is the next to start
     const connection = connectDroppable(s.address);
     const stream = connection.session.request({
       ":method": "POST",
@@ -656,7 +660,7 @@ describe("ListTasks cancellation, deadline, disconnect and back-pressure", () =>
     const line = await s.log.waitFor((e) => e.event === "call" && e.peer === peer);
     assert.equal(line.method, "todo.v2.TodoService/ListTasks");
     assert.equal(line.cause, "disconnected");
-    const pulled = store.rowsPulled - pulledBefore;
+    const pulled = store.pulledPerListing[listing] ?? 0;
     assert.ok(pulled <= Number(line.messages) + 1, `read ${pulled} rows, sent ${line.messages}`);
   });
 });
