@@ -1,12 +1,17 @@
 /** Shutdown: running calls get the grace period, then UNAVAILABLE; the process exits 0 on SIGTERM. */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect as connectHttp2 } from "node:http2";
+import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { openSqliteStore } from "../../src/store/sqlite.ts";
+import { errorOf } from "../helpers/call-error.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -45,6 +50,62 @@ describe("shutdown", () => {
     while (!(await stream.next()).done) count++;
     assert.equal(count, 663);
     await stopping;
+  });
+
+  test("shutdown sends GOAWAY to open HTTP/2 connections and accepts no new ones", async (t) => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close());
+    const session = connectHttp2(`http://${s.address}`);
+    t.after(() => session.destroy());
+    session.on("error", () => {});
+    await once(session, "connect");
+    const goaway = once(session, "goaway");
+    // A call that outlasts the grace keeps the server draining while we look.
+    const running = errorOf(s.hashFinder().find({ desiredName: NEVER }));
+    await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
+    const stopping = s.server.shutdown(1_000);
+    await goaway;
+    const [host, port] = s.address.split(":") as [string, string];
+    const refused = await new Promise<string>((resolve) => {
+      const socket = connectTcp(Number(port), host, () => {
+        socket.destroy();
+        resolve("connected");
+      });
+      socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? String(error)));
+    });
+    assert.equal(refused, "ECONNREFUSED");
+    assert.equal((await running).code, Code.Unavailable);
+    await stopping;
+  });
+
+  test("a client stream still open at shutdown ends with UNAVAILABLE and applies nothing", async (t) => {
+    const s = await startTestServer();
+    t.after(() => s.close());
+    const todo = s.todo();
+    const { id } = await todo.addTask({
+      description: "kept",
+      dueDate: { seconds: 4_102_444_800n, nanos: 0 },
+    });
+    const never = Promise.withResolvers<void>();
+    async function* requests() {
+      yield { id, description: "changed" };
+      await never.promise; // the client never half-closes
+    }
+    const update = errorOf(todo.updateTasks(requests()));
+    await waitUntil("the update stream is open", () => s.server.calls.active > 0);
+    await s.server.shutdown(100);
+    never.resolve();
+    assert.equal((await update).code, Code.Unavailable);
+    const line = await s.callLog("todo.v2.TodoService/UpdateTasks");
+    assert.deepEqual([line.outcome, line.cause], ["UNAVAILABLE", "shutdown"]);
+    const store = await openSqliteStore(s.dataDir);
+    t.after(() => store.close());
+    const signal = new AbortController().signal;
+    const user = await store.userForToken(signal, s.localToken);
+    assert.ok(user !== undefined);
+    const descriptions: string[] = [];
+    for await (const task of store.listTasks(signal, user)) descriptions.push(task.description);
+    assert.deepEqual(descriptions, ["kept"]);
   });
 
   test("SIGTERM: the process drains, ends what is left with UNAVAILABLE, and exits 0", async () => {
