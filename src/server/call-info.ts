@@ -29,6 +29,11 @@ export interface CallInfo {
   cause?: Cause;
   /** Set by handlers for the log line: how many messages were streamed. */
   messages?: number;
+  /**
+   * Set when the logging interceptor takes the call. Connect refuses some requests before any interceptor runs (a
+   * message over readMaxBytes, one it cannot decode, an unsupported encoding); the node handler logs those.
+   */
+  intercepted?: boolean;
 }
 
 export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, {

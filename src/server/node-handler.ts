@@ -16,14 +16,17 @@ import {
   type ContextValues,
   createConnectRouter,
 } from "@connectrpc/connect";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import {
   compressionBrotli,
   compressionGzip,
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
+import { callInfo } from "./call-info.ts";
 import { dropUntimeableDeadline } from "./deadline.ts";
+import { STATUS_NAMES } from "./interceptors/logging.ts";
 import type { Logger } from "./log.ts";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -59,8 +62,19 @@ export function createNodeHandler(
       return;
     }
     dropUntimeableDeadline(uReq.header);
+    const started = performance.now();
     handler(uReq)
-      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .then((uRes) => {
+        // Connect answered without running any interceptor (message over readMaxBytes, undecodable, unsupported
+        // encoding): its status is already in the response, so log it now, before writing, which may wait for
+        // a client still sending the refused body.
+        const info = callInfo(contextValues);
+        const method = `${handler.service.typeName}/${handler.method.name}`;
+        if (!info.intercepted) {
+          logRefusedCall(options.log, method, info.peer, uRes, started);
+        }
+        return universalResponseToNodeResponse(uRes, res);
+      })
       .catch((reason: unknown) => {
         // The client went away while we wrote: the call's own log line already says why.
         if (uReq.signal.aborted || ConnectError.from(reason).code === Code.Aborted) return;
@@ -105,4 +119,35 @@ function refuseRequest(req: NodeRequest, res: NodeResponse, why: string, reason:
   res.statusCode = 400;
   res.setHeader("content-type", "text/plain; charset=utf-8");
   res.end(`${message}\n`);
+}
+
+/**
+ * The call line of a request Connect answered without running any interceptor (message over readMaxBytes,
+ * undecodable, unsupported encoding), so that every call still has one. Its status is the one sent: grpc-status
+ * (gRPC, gRPC-Web: in the trailers, or the headers of a trailers-only answer), else the HTTP status (Connect).
+ */
+function logRefusedCall(
+  log: Logger,
+  method: string,
+  peer: string,
+  uRes: UniversalServerResponse,
+  started: number,
+): void {
+  const trailer = new Headers(uRes.trailer);
+  const header = new Headers(uRes.header);
+  const code = sentCode(trailer.get("grpc-status") ?? header.get("grpc-status"), uRes.status);
+  const message = trailer.get("grpc-message") ?? header.get("grpc-message");
+  log.info("call", {
+    method,
+    peer,
+    outcome: code === undefined ? "ok" : STATUS_NAMES[code],
+    durationMs: Math.round((performance.now() - started) * 100) / 100,
+    error: message === null ? undefined : decodeURIComponent(message),
+  });
+}
+
+/** The status code an answer carried: its grpc-status if it has one, else its HTTP status; undefined for OK. */
+function sentCode(grpcStatus: string | null, httpStatus: number): Code | undefined {
+  if (grpcStatus !== null) return Number(grpcStatus) === 0 ? undefined : (Number(grpcStatus) as Code);
+  return httpStatus === 200 ? undefined : codeFromHttpStatus(httpStatus);
 }

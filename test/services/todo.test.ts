@@ -218,12 +218,28 @@ describe("AddTask", () => {
     });
   }
 
-  test("a request message over 4 MiB → RESOURCE_EXHAUSTED naming the limit; a server still serving", async () => {
+  test("a request message over 4 MiB → RESOURCE_EXHAUSTED naming the limit, logged once; the connection goes on", async () => {
+    const client = s.todo(); // one connection for both calls
     const huge = "x".repeat(MAX_REQUEST_MESSAGE_BYTES);
-    const error = await errorOf(s.todo().addTask({ description: huge, dueDate: FAR }));
+    const logged = s.nextCallLog("todo.v2.TodoService/AddTask");
+    const error = await errorOf(client.addTask({ description: huge, dueDate: FAR }));
     assert.equal(error.code, Code.ResourceExhausted);
     assert.match(error.rawMessage, new RegExp(`readMaxBytes ${MAX_REQUEST_MESSAGE_BYTES}`));
-    assert.deepEqual(await drain(s.todo().listTasks({})), []);
+    // Connect refuses it before any interceptor runs; the node handler logs it.
+    const line = await logged;
+    assert.equal(line.outcome, "RESOURCE_EXHAUSTED");
+    assert.match(String(line.error), /readMaxBytes/);
+    assert.deepEqual(await drain(client.listTasks({})), [], "nothing was written");
+    const linesOfThisPeer = s.log.entries.filter((e) => e.event === "call" && e.peer === line.peer);
+    assert.deepEqual(
+      linesOfThisPeer.map((e) => `${e.method} ${e.outcome}`),
+      ["todo.v2.TodoService/AddTask RESOURCE_EXHAUSTED", "todo.v2.TodoService/ListTasks ok"],
+      "one line for the refused call",
+    );
+    // The same connection serves the next call.
+    const { id } = await client.addTask({ description: "small", dueDate: FAR });
+    assert.ok(id > 0n);
+    await drain(client.deleteTasks(from([{ id }])));
   });
 
   test("returns ascending ids that are never reused, even after a delete of the highest", async () => {

@@ -71,6 +71,7 @@ export function createLoggingInterceptor({
     const started = performance.now();
     const timeoutMs = requestTimeoutMs(req.header);
     const info = callInfo(req.contextValues);
+    info.intercepted = true;
     const endCall = calls.begin();
     let finished = false;
     // When the call was aborted, and whether its connection was already gone, judged at that moment: by the time a
