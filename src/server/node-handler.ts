@@ -26,7 +26,7 @@ import {
 } from "@connectrpc/connect-node";
 import { callInfo } from "./call-info.ts";
 import { dropUntimeableDeadline } from "./deadline.ts";
-import { STATUS_NAMES } from "./interceptors/logging.ts";
+import { durationSince, STATUS_NAMES } from "./interceptors/logging.ts";
 import type { Logger } from "./log.ts";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -52,13 +52,21 @@ export function createNodeHandler(
       return;
     }
     const contextValues = options.contextValues(req);
+    const info = callInfo(contextValues);
     let uReq: UniversalServerRequest;
     try {
       // Builds the call's URL from the client's Host or :authority, and throws if that is not a valid authority
       // (`x:99999`, `a b`): uncaught in a request listener, one such request would end the process.
       uReq = universalRequestFromNodeRequest(req, res, undefined, contextValues);
     } catch (reason) {
-      refuseRequest(req, res, "invalid authority (Host or :authority header)", reason, options.log);
+      refuseRequest(
+        req,
+        res,
+        info.peer,
+        "invalid authority (Host or :authority header)",
+        reason,
+        options.log,
+      );
       return;
     }
     dropUntimeableDeadline(uReq.header);
@@ -68,9 +76,8 @@ export function createNodeHandler(
         // Connect answered without running any interceptor (message over readMaxBytes, undecodable, unsupported
         // encoding): its status is already in the response, so log it now, before writing, which may wait for
         // a client still sending the refused body.
-        const info = callInfo(contextValues);
-        const method = `${handler.service.typeName}/${handler.method.name}`;
         if (!info.intercepted) {
+          const method = `${handler.service.typeName}/${handler.method.name}`;
           logRefusedCall(options.log, method, info.peer, uRes, started);
         }
         return universalResponseToNodeResponse(uRes, res);
@@ -95,13 +102,20 @@ const MAX_QUOTED = 100;
  * servers use for an error before any message: an HTTP 400 would reach a gRPC client as INTERNAL "HTTP 400",
  * which reads like a server fault. Anything else (Connect, browsers, curl) gets HTTP 400 with the message as text.
  */
-function refuseRequest(req: NodeRequest, res: NodeResponse, why: string, reason: unknown, log: Logger): void {
+function refuseRequest(
+  req: NodeRequest,
+  res: NodeResponse,
+  peer: string,
+  why: string,
+  reason: unknown,
+  log: Logger,
+): void {
   const authority = ("authority" in req ? req.authority : req.headers.host)?.slice(0, MAX_QUOTED);
   const message = `${why}: ${JSON.stringify(authority ?? null)}`;
   log.warn("request", {
     outcome: "refused",
     path: req.url?.slice(0, MAX_QUOTED),
-    peer: `${req.socket.remoteAddress ?? "unknown"}:${req.socket.remotePort ?? 0}`,
+    peer,
     error: message,
     detail: String(reason),
   });
@@ -141,7 +155,7 @@ function logRefusedCall(
     method,
     peer,
     outcome: code === undefined ? "ok" : STATUS_NAMES[code],
-    durationMs: Math.round((performance.now() - started) * 100) / 100,
+    durationMs: durationSince(started),
     error: message === null ? undefined : decodeURIComponent(message),
   });
 }

@@ -10,8 +10,8 @@
  * stream. The abort listener is removed when iteration ends, whichever way.
  *
  * One listener rejects whichever wait is current. Racing each wait against one long-lived "aborted" promise
- * instead would leave a reaction on that promise per message, held until the stream ends: ~350 bytes a message,
- * unbounded for a DeleteTasks stream.
+ * instead would leave a reaction on that promise per message, held until the stream ends: 127 MB over 198,000
+ * messages here (about 640 bytes each), unbounded for a DeleteTasks stream.
  */
 export async function* untilAborted<T>(signal: AbortSignal, source: AsyncIterable<T>): AsyncGenerator<T> {
   signal.throwIfAborted();

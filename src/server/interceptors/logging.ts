@@ -49,6 +49,11 @@ function resetTolerance(timeoutMs: number): number {
   return Math.min(50, timeoutMs / 4);
 }
 
+/** Milliseconds since `started` (performance.now()), to 0.01 ms: every call line's durationMs. */
+export function durationSince(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
 /** The status a cancellation is reported as, whatever code the client's RST_STREAM happened to carry. */
 const CANCELLATION_CODES: Partial<Record<Cause, Code>> = {
   "client-cancelled": Code.Canceled,
@@ -127,7 +132,7 @@ export function createLoggingInterceptor({
         cause,
         candidates: info.candidates,
         messages: info.messages,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        durationMs: durationSince(started),
         // Internal errors keep their detail in the log only; the client sees "internal error".
         error: code === Code.Internal ? String(connectError?.cause ?? connectError?.message) : undefined,
       };
