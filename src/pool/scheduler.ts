@@ -266,18 +266,16 @@ export class Scheduler {
 
   #pulled(search: Search): void {
     if (!search.paused || this.#backPressured(search)) return;
-    if (search.phase === "running") {
-      search.paused = false;
-      this.#wake();
-    } else if (search.phase === "parked") {
-      search.paused = false;
+    if (search.phase !== "running" && search.phase !== "parked") return;
+    search.paused = false;
+    if (search.phase === "parked") {
       // Admitted before anything queued: it goes first, as soon as a place and a slot are free.
       this.#parked.delete(search);
       search.phase = "queued";
       this.#queue.unshift(search);
       this.#promote();
-      this.#wake();
     }
+    this.#wake();
   }
 
   /** Gives up the running place and the stop slot of a search that waits for its reader, with nothing in flight. */
