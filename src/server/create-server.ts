@@ -179,6 +179,8 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
     session.once("close", () => sessions.delete(session));
     // A session error (client reset) is reported through its streams; unhandled it would crash the process.
     session.on("error", () => {});
+    // A connection accepted before shutdown that told its protocol only after: GOAWAY before its first stream.
+    if (draining) session.close();
   });
   const net = createNetServer({ noDelay: true }, (socket) => {
     sockets.add(socket);

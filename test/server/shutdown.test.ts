@@ -2,16 +2,19 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect as connectHttp2 } from "node:http2";
+import { connect as connectHttp2, constants } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { HashFinder } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { HashFinder, HashNameRequestSchema } from "../../src/gen/hash_name/hash_name_pb.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { errorOf } from "../helpers/call-error.ts";
+import { rawGrpcCall } from "../helpers/raw-grpc.ts";
 import { startTestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -76,6 +79,38 @@ describe("shutdown", () => {
     assert.equal(refused, "ECONNREFUSED");
     assert.equal((await running).code, Code.Unavailable);
     await stopping;
+  });
+
+  test("a connection that says HTTP/2 only after shutdown began gets GOAWAY too, and its call is refused", async (t) => {
+    const s = await startTestServer();
+    t.after(() => s.close());
+    const [host, port] = s.address.split(":") as [string, string];
+    // Connected, but no byte sent yet: the server is still waiting to tell its protocol when shutdown starts.
+    const socket = connectTcp(Number(port), host);
+    socket.on("error", () => {});
+    t.after(() => socket.destroy());
+    await once(socket, "connect");
+    await delay(50); // for the server's side to accept it (same process, same event loop)
+    const stopping = s.server.shutdown(5_000);
+    const session = connectHttp2(`http://${s.address}`, { createConnection: () => socket });
+    session.on("error", () => {});
+    t.after(() => session.destroy());
+    const goaway = once(session, "goaway");
+    // Sent right behind the connection preface, before the client can have heard anything.
+    const call = rawGrpcCall(session, "/hash_name.HashFinder/Find");
+    call.send(toBinary(HashNameRequestSchema, create(HashNameRequestSchema, { desiredName: "a" })));
+    call.stream.end();
+    const [code, lastStreamId] = (await goaway) as [number, number];
+    assert.deepEqual([code, lastStreamId], [0, 0], "NO_ERROR, and no stream of this connection was taken");
+    const result = await call.result;
+    assert.equal(result.status, undefined, "the call was not served");
+    // REFUSED_STREAM: gRPC clients retry such a call on another connection, knowing it never ran.
+    assert.equal(call.stream.rstCode, constants.NGHTTP2_REFUSED_STREAM);
+    assert.equal(s.log.entries.filter((e) => e.method === "hash_name.HashFinder/Find").length, 0);
+    const started = performance.now();
+    await stopping;
+    // Without the GOAWAY the session stayed open until the unwind's 1 s was up, then was destroyed.
+    assert.ok(performance.now() - started < 900, "the drained connection closed on its own");
   });
 
   test("a client stream still open at shutdown ends with UNAVAILABLE and applies nothing", async (t) => {
