@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --json]`: every benchmark of the project in one run, each figure beside the
- * baseline measured in the same run (STYLE §7.12), with the issue's target and PASS/MISS where there is one.
+ * baseline measured in the same run, with the issue's target and PASS/MISS where there is one.
  * The todo benchmarks join in when bench/todo.bench.ts exists.
  * Exits non-zero when a benchmark fails (e.g. a wrong answer); a MISS is reported, not an error.
  */

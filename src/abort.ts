@@ -1,6 +1,6 @@
 /**
  * Small abortable helpers shared by pool, store and server: every wait that can take long takes the signal
- * first, rejects with the signal's reason, and removes its listener when it settles (STYLE §7.2, §7.4).
+ * first, rejects with the signal's reason, and removes its listener when it settles.
  */
 
 /**

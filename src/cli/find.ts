@@ -20,7 +20,8 @@ Finds the first byte string whose base64 SHA-1 contains NAME (case-insensitively
 
 Options:
   --ideal N            the answer's maximum distance, 0 to ${MAX_DISTANCE} (default 0)
-  --show-inferior N    stream every candidate within distance N on the way (FindRange), 0 to ${MAX_DISTANCE}
+  --show-inferior N    stream every candidate within distance N on the way (FindRange), 0 to ${MAX_DISTANCE};
+                       below --ideal, one within N does not end the stream
   --server HOST:PORT   server address (default ${DEFAULT_SERVER})
   --timeout DURATION   deadline for the call, e.g. 500ms, 30s, 2m; 1ms to ${formatDuration(TIMEOUT_RANGE.maxMs)} (default: none)
   --json               one JSON object per result on stdout

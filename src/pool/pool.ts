@@ -188,12 +188,12 @@ export class SearchPool {
 
   /**
    * Starts (or queues) a search. Iterating yields hits in candidate order (distance ≤ max(ideal, interesting))
-   * and ends after the ideal hit.
+   * and ends after the hit that ends the search (`endsSearch`: the first ideal one that is not also interesting).
    *
    * - Over the limits: throws `serverFull(maxQueued)` / `clientOverShare(maxPerClient)` (RESOURCE_EXHAUSTED)
    *   synchronously; nothing starts. After close(): throws close's reason.
    * - `signal` already aborted: throws `signal.reason` synchronously; nothing starts.
-   * - Budget reached without an ideal hit: the iterator yields the hits before it, then throws
+   * - Budget reached without such a hit: the iterator yields the hits before it, then throws
    *   `budgetExhausted(budget)`. No candidate at index ≥ budget is examined.
    * - `signal` aborts: a queued search is removed and never runs; a running one has its stop flag raised (its
    *   in-flight slices stop within the kernel's check interval, workers stay alive); the next read throws

@@ -7,12 +7,12 @@
  * head of the queue when its consumer reads again.
  *
  * A search is a sequence of slices [start, end) of candidate order. Slices are dispatched in order but may
- * complete out of order; results are committed strictly in order, so the hits a consumer sees, and the ideal hit
- * that ends the search, do not depend on the number of workers or on timing.
+ * complete out of order; results are committed strictly in order, so the hits a consumer sees, and the hit
+ * that ends the search (`endsSearch`), do not depend on the number of workers or on timing.
  */
 import { budgetExhausted, clientOverShare, serverFull } from "../errors.ts";
 import type { SearchQuery } from "../search/kernel.ts";
-import type { Hit } from "../search/reference.ts";
+import { endsSearch, type Hit } from "../search/reference.ts";
 import { searchFailed } from "./errors.ts";
 import { HitChannel, type RunHooks, type SearchRun } from "./search-run.ts";
 import { clearStop, raiseStop } from "./shared-state.ts";
@@ -80,7 +80,7 @@ export class Search {
   phase: "queued" | "running" | "parked" | "ended" = "queued";
   /** Stop slot while running and while slices are still in flight after the end; -1 otherwise. */
   slot = -1;
-  /** Next candidate to dispatch, and the exclusive bound of dispatch (budget, or just past a known ideal hit). */
+  /** Next candidate to dispatch, and the exclusive bound of dispatch (budget, or just past a known hit that ends the search). */
   nextStart = 0;
   stopAt: number;
   nextSeq = 0;
@@ -222,8 +222,11 @@ export class Scheduler {
     this.#sizer.record(outcome.scanned, outcome.elapsedMs);
     const hitCount = outcome.hits.length / 2;
     const lastDistance = outcome.hits[outcome.hits.length - 1];
-    if (lastDistance !== undefined && lastDistance <= search.query.ideal) {
-      // Nothing past the ideal hit is needed, whatever the slices before it hold.
+    if (
+      lastDistance !== undefined &&
+      endsSearch(search.query.ideal, search.query.interesting, lastDistance)
+    ) {
+      // Nothing past the hit that ends the search is needed, whatever the slices before it hold.
       search.stopAt = Math.min(search.stopAt, slice.start + outcome.scanned);
     }
     search.completed.set(slice.seq, { hits: outcome.hits, scanned: outcome.scanned });
@@ -297,13 +300,13 @@ export class Scheduler {
       search.commitSeq++;
       search.uncommittedHits -= completed.hits.length / 2;
       search.scanned += completed.scanned;
-      let ideal = false;
+      let ended = false;
       for (let i = 0; i < completed.hits.length; i += 2) {
         const hit: Hit = { index: completed.hits[i] as number, distance: completed.hits[i + 1] as number };
         search.channel.push(hit);
-        if (hit.distance <= search.query.ideal) ideal = true;
+        if (endsSearch(search.query.ideal, search.query.interesting, hit.distance)) ended = true;
       }
-      if (ideal) {
+      if (ended) {
         this.#end(search, { kind: "done" });
         return;
       }

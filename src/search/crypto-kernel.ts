@@ -5,7 +5,7 @@
 import { hash } from "node:crypto";
 import { candidateAt } from "./candidates.ts";
 import type { Kernel, SearchQuery } from "./kernel.ts";
-import { type Hit, substringDistance } from "./reference.ts";
+import { endsSearch, type Hit, substringDistance } from "./reference.ts";
 
 export const CRYPTO_STOP_CHECK_INTERVAL = 4096;
 
@@ -21,7 +21,8 @@ export function createCryptoKernel(query: SearchQuery): Kernel {
         const distance = substringDistance(hash("sha1", candidateAt(index), "base64"), query.target);
         if (distance <= report) {
           hits.push({ index, distance });
-          if (distance <= query.ideal) return { hits, scanned: index - start + 1, stopped: false, pauses: 0 };
+          if (endsSearch(query.ideal, query.interesting, distance))
+            return { hits, scanned: index - start + 1, stopped: false, pauses: 0 };
         }
       }
       return { hits, scanned: end - start, stopped: false, pauses: 0 };

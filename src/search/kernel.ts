@@ -9,7 +9,7 @@
  */
 import { BYTE_VALUES, lengthAt, writeCandidate } from "./candidates.ts";
 import { createJsScanner, sha1Block } from "./js-scanner.ts";
-import type { Hit } from "./reference.ts";
+import { endsSearch, type Hit } from "./reference.ts";
 import { blockWords, MAX_BLOCK_LENGTH, type RunScanner } from "./run-scanner.ts";
 import { compileTarget, digestValues, HASHED_LENGTH, valuesDistance } from "./target.ts";
 import { createWasmScanner } from "./wasm-scanner.ts";
@@ -33,7 +33,7 @@ export interface SearchQuery {
 }
 
 export interface SliceResult {
-  /** Hits in candidate order; if the last one is ideal (distance ≤ ideal) the search is over. */
+  /** Hits in candidate order; if the last one ends the search (`endsSearch`), the search is over. */
   hits: Hit[];
   /** Candidates examined, including the ideal hit that ended the slice. */
   scanned: number;
@@ -58,7 +58,7 @@ export interface Pacing {
 
 export interface Kernel {
   /**
-   * Scans candidates [start, end). Stops early after the first ideal hit, or when `Atomics.load(stop, slot)` is
+   * Scans candidates [start, end). Stops early after the first hit that ends the search, or when `Atomics.load(stop, slot)` is
    * non-zero (read before the first candidate and then at least every STOP_CHECK_INTERVAL candidates). With a
    * `pacing`, pauses as it says; without, never.
    */
@@ -75,7 +75,7 @@ export type KernelEngine = "wasm" | "js";
  */
 export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"): Kernel {
   const target = compileTarget(query.target);
-  const ideal = query.ideal;
+  const { ideal, interesting } = query;
   const report = Math.max(query.ideal, query.interesting);
   // With a negative report nothing can be a hit: the scan is only bookkeeping.
   const scanner: RunScanner | undefined =
@@ -129,7 +129,7 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
           const distance = exactDistance(emptyDigest);
           if (distance <= report) {
             hits.push({ index, distance });
-            if (distance <= ideal) return { hits, scanned: 1, stopped: false, pauses };
+            if (endsSearch(ideal, interesting, distance)) return { hits, scanned: 1, stopped: false, pauses };
           }
           index++;
           continue;
@@ -154,7 +154,8 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
           if (distance > report)
             throw new Error(`kernel engine ${engine} disagrees at candidate ${hitIndex}`);
           hits.push({ index: hitIndex, distance });
-          if (distance <= ideal) return { hits, scanned: hitIndex - start + 1, stopped: false, pauses };
+          if (endsSearch(ideal, interesting, distance))
+            return { hits, scanned: hitIndex - start + 1, stopped: false, pauses };
         }
         index += count;
       }

@@ -34,8 +34,18 @@ export interface Hit {
 }
 
 /**
+ * Whether a hit ends the search. As in the reference, a hit within `interesting` is streamed and the search goes
+ * on, and the first hit within `ideal` but not within `interesting` ends it. When interesting ≥ ideal (or < 0, as
+ * for Find) that is the first hit within `ideal`: there the reference would never end, as every such hit is
+ * also interesting.
+ */
+export function endsSearch(ideal: number, interesting: number, distance: number): boolean {
+  return distance <= ideal && (interesting < 0 || interesting >= ideal || distance > interesting);
+}
+
+/**
  * Scans candidates [start, end) in order; returns every hit with distance ≤ max(ideal, interesting), and stops
- * after the first hit with distance ≤ ideal (which is then the last hit returned). `interesting` < 0 means none.
+ * after the first hit that ends the search (`endsSearch`; then the last hit returned). `interesting` < 0 means none.
  */
 export function searchPlain(
   target: string,
@@ -50,7 +60,7 @@ export function searchPlain(
     const distance = substringDistance(hashedName(candidateAt(index)), target);
     if (distance <= report) {
       hits.push({ index, distance });
-      if (distance <= ideal) break;
+      if (endsSearch(ideal, interesting, distance)) break;
     }
   }
   return hits;

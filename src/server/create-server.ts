@@ -1,6 +1,6 @@
 /**
  * Builds and starts the server: one port (h2c + HTTP/1.1), the routes, the interceptors, the worker pool, and a
- * graceful shutdown that is a signal, not a special path (STYLE §7.5).
+ * graceful shutdown that is a signal, not a special path.
  */
 import { createServer as createHttp1Server, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";

@@ -39,7 +39,7 @@ export function routeConnection(
     socket.unshift(received);
     if (isH2) {
       // No resume() here: Node's http2 core reads the unshifted preface itself; a flowing socket with no
-      // 'data' listener would drop it (CONNECT-NOTES §4).
+      // 'data' listener would drop it.
       h2.emit("connection", socket);
     } else {
       h1.emit("connection", socket);

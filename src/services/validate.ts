@@ -29,9 +29,11 @@ export function hashQueryFromRequest(req: HashNameRequest, withInteresting: bool
       `must not be negative, got ${req.interestingHammingDistance}`,
     );
   }
-  // A character outside ASCII can never equal a base64 character: one code unit that matches nothing keeps the
-  // window as long as the name the client sent.
-  const target = codePoints.map((c) => (c.length === 1 && c.charCodeAt(0) < 128 ? c : "\u0000")).join("");
+  // As the reference does: the whole name lower-cased, cut to as many characters as the client sent (lower-casing
+  // can lengthen it: "İ" becomes "i" and a combining dot; the Kelvin sign becomes "k"). A character left outside
+  // ASCII can never equal a base64 character: one code unit that matches nothing keeps the window that long.
+  const lowered = [...req.desiredName.toLowerCase()].slice(0, codePoints.length);
+  const target = lowered.map((c) => (c.length === 1 && c.charCodeAt(0) < 128 ? c : "\u0000")).join("");
   return {
     target,
     ideal: req.idealHammingDistance,

@@ -1,13 +1,13 @@
 /**
  * Task storage behind one interface, so the embedded SQLite store, the in-memory store and a later PostgreSQL
- * store are interchangeable. Every method takes the call's `AbortSignal` first (STYLE §7.2).
+ * store are interchangeable. Every method takes the call's `AbortSignal` first.
  *
  * Abort contract, the same for every method and every implementation:
  * - already aborted when called → rejects with `signal.reason`, touches nothing;
  * - aborted while waiting to run (e.g. queued for the next group commit) → removed, never runs, rejects with
  *   `signal.reason`;
  * - a write that has committed resolves even if the signal aborts in the meantime: resolution means durable.
- * No method leaves a listener on the signal after it settles (STYLE §7.4).
+ * No method leaves a listener on the signal after it settles.
  *
  * Ownership: every task belongs to one user; a method given another user's task id behaves exactly as for an
  * id that does not exist (`notFound`), so ids never reveal other users' tasks.

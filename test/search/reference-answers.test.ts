@@ -2,13 +2,17 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { candidateAt } from "../../src/search/candidates.ts";
 import { createKernel, type KernelEngine } from "../../src/search/kernel.ts";
-import type { Hit } from "../../src/search/reference.ts";
-import { REFERENCE_FIND_RANGE, REFERENCE_FINDS } from "../helpers/reference-answers.ts";
+import { endsSearch, type Hit } from "../../src/search/reference.ts";
+import {
+  REFERENCE_FIND_RANGE,
+  REFERENCE_FIND_RANGES_ENDING,
+  REFERENCE_FINDS,
+} from "../helpers/reference-answers.ts";
 
 const ENGINES: KernelEngine[] = ["wasm", "js"];
 const noStop = new Int32Array(new SharedArrayBuffer(4));
 
-/** Every reported hit from index 0 up to and including the first ideal one, in slices as the pool would. */
+/** Every reported hit from index 0 up to and including the one that ends the search, in slices as the pool would. */
 function searchFromStart(target: string, ideal: number, interesting: number, engine: KernelEngine): Hit[] {
   const kernel = createKernel({ target, ideal, interesting }, engine);
   const hits: Hit[] = [];
@@ -16,9 +20,9 @@ function searchFromStart(target: string, ideal: number, interesting: number, eng
     const result = kernel.scanSlice(start, start + 65536, noStop, 0);
     hits.push(...result.hits);
     const last = result.hits.at(-1);
-    if (last !== undefined && last.distance <= ideal) return hits;
+    if (last !== undefined && endsSearch(ideal, interesting, last.distance)) return hits;
   }
-  throw new Error("no ideal hit");
+  throw new Error("no hit ended the search");
 }
 
 function secret(index: number): string {
@@ -50,5 +54,15 @@ for (const engine of ENGINES) {
       assert.equal(secret(last.index), last.secret);
       assert.ok(hits.slice(0, -1).every((hit) => hit.distance > ideal && hit.distance <= interesting));
     });
+
+    for (const { name, ideal, interesting, responses } of REFERENCE_FIND_RANGES_ENDING) {
+      test(`FindRange(${JSON.stringify(name)}, ${ideal}, ${interesting}): interesting hits do not end it`, () => {
+        const hits = searchFromStart(name, ideal, interesting, engine);
+        assert.deepEqual(
+          hits.map((hit) => [secret(hit.index), hit.distance]),
+          responses,
+        );
+      });
+    }
   });
 }

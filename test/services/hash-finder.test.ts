@@ -1,6 +1,6 @@
 /**
  * HashFinder over real sockets: the reference's answers, validation, and every row of the cancellation
- * contract (DESIGN.md §2) with its server-side effect — the pool goes idle, a queued call never runs.
+ * contract (README, "The cancellation contract") with its server-side effect — the pool goes idle, a queued call never runs.
  */
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
@@ -8,7 +8,12 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { errorOf } from "../helpers/call-error.ts";
 import { connectDroppable } from "../helpers/raw-h2.ts";
-import { REFERENCE_FIND_RANGE, REFERENCE_FINDS } from "../helpers/reference-answers.ts";
+import {
+  REFERENCE_FIND_RANGE,
+  REFERENCE_FIND_RANGES_ENDING,
+  REFERENCE_FINDS,
+  REFERENCE_FINDS_NON_ASCII,
+} from "../helpers/reference-answers.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { isSettled, waitUntil } from "../helpers/wait.ts";
 
@@ -28,6 +33,30 @@ describe("HashFinder answers", () => {
       assert.equal(res.secret, secret);
       assert.ok(res.hammingDistance <= ideal);
       assert.ok(res.hashedName.toLowerCase().length === 28);
+    });
+  }
+
+  for (const [name, ideal, secret] of REFERENCE_FINDS_NON_ASCII) {
+    test(`Find(${JSON.stringify(name)}, ${ideal}) lower-cases the name as the reference does: "${secret}"`, async () => {
+      // A name lower-cased wrongly may match nothing at all, and this server has no budget: a deadline ends that.
+      const res = await s
+        .hashFinder()
+        .find({ desiredName: name, idealHammingDistance: ideal }, { timeoutMs: 20_000 });
+      assert.equal(res.secret, secret);
+    });
+  }
+
+  for (const { name, ideal, interesting, responses } of REFERENCE_FIND_RANGES_ENDING) {
+    test(`FindRange(${JSON.stringify(name)}, ${ideal}, ${interesting}) is the reference's whole stream`, async () => {
+      const received: (readonly [string, number])[] = [];
+      for await (const res of s.hashFinder().findRange({
+        desiredName: name,
+        idealHammingDistance: ideal,
+        interestingHammingDistance: interesting,
+      })) {
+        received.push([res.secret, res.hammingDistance]);
+      }
+      assert.deepEqual(received, responses);
     });
   }
 

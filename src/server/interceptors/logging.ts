@@ -122,7 +122,7 @@ export function createLoggingInterceptor({
       const connectError = error === undefined ? undefined : ConnectError.from(error);
       const thrown = connectError?.code ?? (endedEarly ? Code.Canceled : undefined);
       const cause = thrown === undefined ? undefined : causeOf(thrown);
-      // A connect-node client's deadline resets the stream with INTERNAL_ERROR (CONNECT-NOTES §8.3): report
+      // A connect-node client's deadline resets the stream with INTERNAL_ERROR: report
       // the cancellation, not the transport's code.
       const code = (cause && CANCELLATION_CODES[cause]) ?? thrown;
       const fields = {
