@@ -18,6 +18,8 @@ const SERVER_V8_FLAGS = ["--max-semi-space-size=8", "--no-turbofan"];
  * signal to the wrapper alone (`kill -INT PID`, PM2 without tree kill) reaches the server after this wait.
  */
 const SAME_SIGNAL_MS = 500;
+/** How often a wrapper started by npm checks that npm's shell, its parent, is still there. */
+const PARENT_CHECK_MS = 250;
 
 const major = Number(process.versions.node.split(".")[0]);
 const serving = process.argv[2] === "serve";
@@ -35,6 +37,11 @@ if (major >= 24 && !serving) {
   });
   if (serving) {
     forwardSignals(child);
+    // `npm start` and `npx` run this file under `sh -c`, which does not pass signals on: a SIGTERM to npm alone
+    // (a container's `CMD npm start`, a supervisor, `kill <npm's pid>`) ends npm and its shell, and left this
+    // wrapper and the server running on the port. Started by npm, losing that parent counts as a SIGTERM. Not
+    // otherwise: a server started directly may be meant to outlive its shell (`nohup`, `&`, `disown`).
+    if (process.env.npm_command !== undefined) stopWhenOrphaned(child);
   } else {
     // Ctrl-C reaches the child through the terminal's process group; this wrapper only waits for its exit code.
     process.on("SIGINT", () => {});
@@ -45,6 +52,20 @@ if (major >= 24 && !serving) {
     process.stderr.write(`cancelkit: cannot start Node 24 at ${node}: ${error.message} (run npm ci)\n`);
     process.exit(1);
   });
+}
+
+/**
+ * Sends the server SIGTERM once this wrapper's parent is gone (it has been handed to another process).
+ * @param {import("node:child_process").ChildProcess} child
+ */
+function stopWhenOrphaned(child) {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    child.kill("SIGTERM");
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 /**

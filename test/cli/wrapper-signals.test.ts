@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { BIN } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -26,13 +26,22 @@ interface Wrapped {
   server: { pid: number; port: number };
 }
 
-/** Starts the wrapper in a process group of its own (its id is the wrapper's pid), like a shell's job. */
-async function startWrapper(dataDir: string): Promise<Wrapped> {
-  const wrapper = spawn(
-    process.execPath,
-    [BIN, "serve", "--port", "0", "--workers", "1", "--data-dir", dataDir],
-    { detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
+/**
+ * Starts the wrapper in a process group of its own (its id is the wrapper's pid), like a shell's job; `viaNpm`:
+ * as `npm start` does (npm, then `sh -c`, then the wrapper), and `wrapper` is then npm.
+ */
+async function startWrapper(dataDir: string, viaNpm = false): Promise<Wrapped> {
+  const options = ["--port", "0", "--workers", "1", "--data-dir", dataDir];
+  const wrapper = viaNpm
+    ? spawn("npm", ["start", "-s", "--", ...options], {
+        cwd: dirname(dirname(BIN)),
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      })
+    : spawn(process.execPath, [BIN, "serve", ...options], {
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
   let out = "";
   const exited = new Promise<number | string>((resolve) => {
     wrapper.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
@@ -94,11 +103,11 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** Runs `body` with a started wrapper; afterwards kills whatever is left of its process group. */
-async function withWrapper(body: (w: Wrapped) => Promise<void>): Promise<void> {
+async function withWrapper(body: (w: Wrapped) => Promise<void>, viaNpm = false): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-wrapper-"));
   let w: Wrapped | undefined;
   try {
-    w = await startWrapper(dataDir);
+    w = await startWrapper(dataDir, viaNpm);
     await body(w);
   } finally {
     const pgid = w?.wrapper.pid;
@@ -153,4 +162,16 @@ test("SIGKILL of the wrapper: the server shuts down at once and frees the port",
     assert.match(w.output(), /"event":"shutdown","phase":"done"/);
     assert.ok(await portFree(w.server.port), "the port is free");
   });
+});
+
+test("SIGTERM to `npm start` alone (a container's CMD, a supervisor): the server drains and frees the port", {
+  timeout: 60_000,
+}, async () => {
+  await withWrapper(async (w) => {
+    // npm passes the signal to its `sh -c`, which dies without passing it on to the wrapper.
+    w.wrapper.kill("SIGTERM");
+    await waitUntil("the server process is gone", () => !running(w.server.pid), 15_000);
+    await within(w.closed, 5000);
+    await assertDrainedAndGone(w);
+  }, true);
 });
