@@ -10,7 +10,15 @@ export interface Logger {
 }
 
 export function createLogger(out: Writable = process.stderr): Logger {
+  // A reader that goes away (a log shipper restarting, `| head`) makes the next write fail with EPIPE, an
+  // "error" event that, unheard, would end the process in the middle of its calls. Serving matters more than
+  // logging: the lines are dropped from then on.
+  let broken = false;
+  out.on("error", () => {
+    broken = true;
+  });
   const write = (level: string, event: string, fields: LogFields = {}) => {
+    if (broken) return;
     out.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
   };
   return {
