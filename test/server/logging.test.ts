@@ -1,12 +1,16 @@
 /**
  * How the call log tells a deadline from a cancel when both come from the client as a RST_STREAM or a dropped
- * connection: near the deadline, what the client did (and when) decides, not how close the deadline was.
+ * connection: near the deadline, what the client did (and when) decides, not how close the deadline was; and
+ * that an unexpected error is logged as the INTERNAL the client gets, with its detail.
  */
 import assert from "node:assert/strict";
 import { constants } from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
 import { HashNameRequestSchema } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { MemoryTaskStore } from "../../src/store/memory.ts";
+import { errorOf } from "../helpers/call-error.ts";
 import { rawGrpcCall } from "../helpers/raw-grpc.ts";
 import { connectDroppable } from "../helpers/raw-h2.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -74,5 +78,26 @@ describe("call log: cancel or deadline", () => {
     call.connection.session.close();
     assert.deepEqual([line.outcome, line.cause], ["DEADLINE_EXCEEDED", "deadline"]);
     await s.server.pool.whenIdle();
+  });
+});
+
+describe("call log: unexpected errors", () => {
+  /** A store whose disk has failed: every AddTask throws what node:sqlite would, a plain Error. */
+  class FailingStore extends MemoryTaskStore {
+    override async addTask(): Promise<bigint> {
+      throw new Error("SQLITE_IOERR: disk I/O error");
+    }
+  }
+
+  test("a plain Error from the store: the client gets INTERNAL 'internal error'; the log says INTERNAL, at error level, with the detail", async (t) => {
+    const s = await startTestServer({}, { store: new FailingStore() });
+    t.after(() => s.close());
+    const error = await errorOf(
+      s.todo().addTask({ description: "x", dueDate: { seconds: 4_102_444_800n, nanos: 0 } }),
+    );
+    assert.deepEqual([error.code, error.rawMessage], [Code.Internal, "internal error"]);
+    const line = await s.callLog("todo.v2.TodoService/AddTask");
+    assert.deepEqual([line.level, line.outcome], ["error", "INTERNAL"]);
+    assert.match(String(line.error), /SQLITE_IOERR: disk I\/O error/);
   });
 });

@@ -119,7 +119,14 @@ export function createLoggingInterceptor({
       finished = true;
       req.signal.removeEventListener("abort", onAbort);
       endCall();
-      const connectError = error === undefined ? undefined : ConnectError.from(error);
+      // Connect answers an error that is no ConnectError (a bug, an I/O error of the store) as INTERNAL "internal
+      // error", after the interceptors; ConnectError.from would call it UNKNOWN and lose it from the log.
+      const connectError =
+        error === undefined
+          ? undefined
+          : error instanceof ConnectError || req.signal.aborted
+            ? ConnectError.from(error)
+            : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
       const thrown = connectError?.code ?? (endedEarly ? Code.Canceled : undefined);
       const cause = thrown === undefined ? undefined : causeOf(thrown);
       // A connect-node client's deadline resets the stream with INTERNAL_ERROR: report
