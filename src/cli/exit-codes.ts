@@ -17,12 +17,22 @@ export const EXIT = {
   outputClosed: 141,
 } as const;
 
-/** Maps an RPC error to an exit code and a one-line message for stderr. */
-export function describeFailure(error: unknown, server: string): { code: number; message: string } {
+/**
+ * Maps an RPC error to an exit code and a one-line message for stderr. `interrupted`: the person pressed Ctrl-C.
+ * Otherwise a CANCELLED is not theirs: a connection the server dropped (it crashed, a proxy cut it) reaches
+ * connect-node as CANCELLED too, and is reported as the server's doing.
+ */
+export function describeFailure(
+  error: unknown,
+  server: string,
+  interrupted: boolean,
+): { code: number; message: string } {
   const e = ConnectError.from(error);
   switch (e.code) {
     case Code.Canceled:
-      return { code: EXIT.cancelled, message: "cancelled" };
+      return interrupted
+        ? { code: EXIT.cancelled, message: "cancelled" }
+        : { code: EXIT.unreachable, message: `server at ${server} ended the call: ${e.rawMessage}` };
     case Code.DeadlineExceeded:
       return { code: EXIT.deadline, message: `deadline exceeded: ${e.rawMessage}` };
     case Code.InvalidArgument:

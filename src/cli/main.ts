@@ -46,6 +46,9 @@ function serverOf(args: string[]): string {
   return typeof values.server === "string" ? values.server : DEFAULT_SERVER;
 }
 
+/** Aborted by Ctrl-C or a closed stdout: cancels whatever call the command runs. */
+const interrupt = new AbortController();
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
@@ -56,7 +59,6 @@ async function main(argv: string[]): Promise<number> {
   if (!command) throw new UsageError(`unknown command "${name}" (try: cancelkit --help)`);
   if (name === "serve") return command(args, new AbortController().signal);
 
-  const interrupt = new AbortController();
   process.once("SIGINT", () => interrupt.abort(new ConnectError("cancelled by Ctrl-C", Code.Canceled)));
   // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
@@ -79,7 +81,7 @@ try {
     if (error instanceof ConnectError && error.rawMessage === OUTPUT_CLOSED) {
       process.exitCode = EXIT.outputClosed; // like a process ended by SIGPIPE, silently
     } else {
-      const { code, message } = describeFailure(error, server);
+      const { code, message } = describeFailure(error, server, interrupt.signal.aborted);
       process.stderr.write(`${message}\n`);
       process.exitCode = code;
     }

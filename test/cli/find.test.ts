@@ -1,5 +1,6 @@
 /** `cancelkit find` as a person runs it: answers, exit codes and one-line messages, and Ctrl-C. */
 import assert from "node:assert/strict";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
@@ -106,5 +107,31 @@ describe("cancelkit find", () => {
       cli?.kill();
       await unlimited.close();
     }
+  });
+});
+
+describe("cancelkit find, when the connection drops", () => {
+  test("a connection cut mid-call is the server's doing, not a Ctrl-C: exit 6 and a message that says so", async (t) => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close());
+    // A proxy in front of the server, so that the test can cut the connection as a crashing server would.
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(s.server.port, "127.0.0.1");
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on("error", () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    t.after(() => proxy.close());
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const { port } = proxy.address() as AddressInfo;
+    const cli = spawnCli(["find", NEVER, "--server", `127.0.0.1:${port}`]);
+    t.after(() => cli.kill());
+    await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
+    for (const socket of sockets) socket.destroy();
+    assert.equal(await cli.exited, 6);
+    assert.match(cli.stderr(), new RegExp(`^server at 127\\.0\\.0\\.1:${port} ended the call: `));
   });
 });
