@@ -1,9 +1,12 @@
 /** `cancelkit serve`: parse options, start the server, shut down gracefully on SIGTERM/SIGINT. */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startServer } from "../server/create-server.ts";
 import { createLogger } from "../server/log.ts";
-import { resolveServerOptions, serverHelp } from "../server/options.ts";
+import { resolveServerOptions, type ServerOptions, serverHelp } from "../server/options.ts";
 import { shutdownOnSignals } from "../server/shutdown.ts";
+import { DB_FILE_NAME } from "../store/sqlite.ts";
+import { EXIT } from "./exit-codes.ts";
 import { parseFlags } from "./usage-error.ts";
 import { linkToWrapper } from "./wrapper-link.ts";
 
@@ -49,7 +52,24 @@ export async function serve(args: string[]): Promise<number> {
   linkToWrapper(log);
   const server = startServer(options, log);
   shutdownOnSignals(server, log);
-  await server;
+  try {
+    await server;
+  } catch (error) {
+    process.stderr.write(`cancelkit serve: ${startFailure(error, options)}\n`);
+    return EXIT.failed;
+  }
   // Keep running until a signal ends the process.
   return new Promise<number>(() => {});
+}
+
+/**
+ * Why the server could not start, naming the flags to change: the port could not be bound, or the data dir or
+ * its database could not be used (not writable, not a database, another program's database).
+ */
+function startFailure(error: unknown, options: ServerOptions): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error as NodeJS.ErrnoException | undefined)?.syscall === "listen") {
+    return `cannot listen on ${options.host}:${options.port} (--host, --port): ${message}`;
+  }
+  return `cannot use ${join(options.dataDir, DB_FILE_NAME)} (--data-dir): ${message}`;
 }

@@ -95,7 +95,16 @@ function decimal(text: string, flag: string, min: number, max: number): number {
 /** Applies flags over the defaults; throws a RangeError naming the flag for a bad value. */
 export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
   const options = defaultServerOptions();
-  if (flags.host !== undefined) options.host = flags.host;
+  if (flags.host !== undefined) {
+    // Node listens on every interface for an empty host: an empty value from a templated config would expose the
+    // server to the network while the log said "host":"".
+    if (flags.host.trim() === "") {
+      throw new RangeError(
+        `${FLAG_NAMES.host}: must not be empty (0.0.0.0 or :: listens on every interface)`,
+      );
+    }
+    options.host = flags.host;
+  }
   if (flags.port !== undefined) options.port = integer(flags.port, FLAG_NAMES.port, 0, 65535);
   if (flags.workers !== undefined) {
     options.workers = integer(flags.workers, FLAG_NAMES.workers, 1, 256);

@@ -22,6 +22,16 @@ describe("server options", () => {
     }
   });
 
+  test("an empty --host is refused, not taken as every interface", () => {
+    for (const bad of ["", " "]) {
+      assert.throws(
+        () => resolveServerOptions({ host: bad }),
+        new RangeError("--host: must not be empty (0.0.0.0 or :: listens on every interface)"),
+      );
+    }
+    assert.equal(resolveServerOptions({ host: "::1" }).host, "::1");
+  });
+
   test("--stop-wait-ms takes a number of ms, 0 to never wait, and defaults to the pool's", () => {
     assert.equal(defaultServerOptions().stopWaitMs, DEFAULT_STOP_WAIT_MS);
     assert.equal(resolveServerOptions({ stopWaitMs: "0.5" }).stopWaitMs, 0.5);

@@ -1,0 +1,46 @@
+/** `cancelkit serve` that cannot start says why, naming the flags to change, and exits 1 with nothing left running. */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { spawnCli } from "../helpers/spawn.ts";
+
+async function serve(t: { after(fn: () => unknown): void }, args: string[]) {
+  const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-start-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  return { dataDir, run: () => spawnCli(["serve", "--workers", "1", "--data-dir", dataDir, ...args]) };
+}
+
+test("the port is taken: exit 1, 'cannot listen on HOST:PORT (--host, --port)'", async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  t.after(() => taken.close());
+  const { port } = taken.address() as AddressInfo;
+  const { run } = await serve(t, ["--port", String(port)]);
+  const cli = run();
+  t.after(() => cli.kill());
+  assert.equal(await cli.exited, 1);
+  assert.match(
+    cli.stderr(),
+    new RegExp(
+      `^cancelkit serve: cannot listen on 127\\.0\\.0\\.1:${port} \\(--host, --port\\): .*EADDRINUSE`,
+      "m",
+    ),
+  );
+});
+
+test("the database file is not a database: exit 1, naming the file and --data-dir", async (t) => {
+  const { dataDir, run } = await serve(t, ["--port", "0"]);
+  const file = join(dataDir, "cancelkit.db");
+  await writeFile(file, randomBytes(10_000));
+  const cli = run();
+  t.after(() => cli.kill());
+  assert.equal(await cli.exited, 1);
+  assert.ok(
+    cli.stderr().includes(`cancelkit serve: cannot use ${file} (--data-dir): file is not a database`),
+    cli.stderr(),
+  );
+});
