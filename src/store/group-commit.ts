@@ -2,6 +2,9 @@
  * Group commit: writes that arrive in the same event-loop turn run in one transaction, committed once, so
  * 64 concurrent AddTask calls cost one commit instead of 64. Each write's promise settles only after the
  * commit that contains it, so resolution still means durable.
+ *
+ * A transaction runs synchronously: while it runs, no cancel, deadline or disconnect reaches any call. So a batch
+ * is bounded by the rows it writes, not by the number of writes: one UpdateTasks call may carry 10,000 rows.
  */
 import { ConnectError } from "@connectrpc/connect";
 import { storeClosed } from "./errors.ts";
@@ -13,13 +16,26 @@ export interface TransactionControl {
   rollback(): void;
 }
 
+/**
+ * Most rows one transaction writes. Measured on the project's 2-core VM (node:sqlite, WAL): 1,000 updates with
+ * 1,000-emoji (4 KB) descriptions hold the event loop about 10 ms, 1,000 `done` flips about 1.7 ms, 1,000 adds
+ * about 4 ms; 2,000 rows double that, and the old cap of 512 calls × 10,000 rows could hold it for seconds.
+ */
+export const DEFAULT_MAX_BATCH_ROWS = 1000;
+
 export interface GroupCommitOptions {
-  /** Most writes in one transaction; the rest wait for the next turn so the event loop is not held. Default 512. */
-  maxBatch?: number;
+  /**
+   * Most rows in one transaction; the rest wait for the next turn so the event loop is not held. A single write
+   * of more rows runs alone in its own transaction. Default {@link DEFAULT_MAX_BATCH_ROWS}.
+   */
+  maxBatchRows?: number;
+  /** Called after each batch has run, with its writes and their rows: for metrics and tests. */
+  onBatch?: (batch: { writes: number; rows: number }) => void;
 }
 
 interface PendingWrite {
   op: () => unknown;
+  rows: number;
   signal: AbortSignal;
   onAbort: () => void;
   resolve: (value: unknown) => void;
@@ -38,27 +54,31 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  */
 export class GroupCommit {
   readonly #tx: TransactionControl;
-  readonly #maxBatch: number;
+  readonly #maxBatchRows: number;
+  readonly #onBatch: GroupCommitOptions["onBatch"];
   #queue: PendingWrite[] = [];
   #scheduled = false;
   #closed = false;
 
   constructor(tx: TransactionControl, options: GroupCommitOptions = {}) {
     this.#tx = tx;
-    this.#maxBatch = options.maxBatch ?? 512;
+    this.#maxBatchRows = options.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS;
+    this.#onBatch = options.onBatch;
   }
 
   /**
    * Runs `op` in the next batch and resolves with its result once that batch has committed. If `signal` is
    * already aborted, or aborts while the write is still queued, the write is removed and never runs; the promise
    * rejects with `signal.reason`. Once its batch has started, the write completes regardless of the signal.
+   * `rows` is how many rows `op` writes, what the batch size is counted in.
    */
-  run<T>(signal: AbortSignal, op: () => T): Promise<T> {
+  run<T>(signal: AbortSignal, op: () => T, rows = 1): Promise<T> {
     if (this.#closed) return Promise.reject(storeClosed());
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {
       const pending: PendingWrite = {
         op,
+        rows,
         signal,
         onAbort: () => {
           const index = this.#queue.indexOf(pending);
@@ -93,10 +113,19 @@ export class GroupCommit {
   }
 
   #flushOne(): void {
-    const batch = this.#queue.splice(0, this.#maxBatch);
+    // Writes in arrival order up to the row budget; the first one always, however large.
+    let count = 0;
+    let rows = 0;
+    for (const pending of this.#queue) {
+      if (count > 0 && rows + pending.rows > this.#maxBatchRows) break;
+      count++;
+      rows += pending.rows;
+    }
+    const batch = this.#queue.splice(0, count);
     // From here on the writes are committed or failed, never cancelled: the signal no longer matters.
     for (const pending of batch) pending.signal.removeEventListener("abort", pending.onAbort);
     this.#commit(batch);
+    this.#onBatch?.({ writes: count, rows });
   }
 
   #commit(batch: PendingWrite[]): void {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { GroupCommit } from "../../src/store/group-commit.ts";
+import { DEFAULT_MAX_BATCH_ROWS, GroupCommit } from "../../src/store/group-commit.ts";
 
 function fakeConnection() {
   const log: string[] = [];
@@ -122,11 +122,45 @@ describe("GroupCommit", () => {
     assert.deepEqual(db.log, ["begin", "op", "commit"]);
   });
 
-  test("batches are capped at maxBatch; the rest commit in following turns", async () => {
+  test("batches are capped at maxBatchRows rows; the rest commit in following turns", async () => {
     const db = fakeConnection();
-    const writes = new GroupCommit(db.tx, { maxBatch: 2 });
+    const writes = new GroupCommit(db.tx, { maxBatchRows: 2 });
     await Promise.all([1, 2, 3, 4, 5].map((n) => writes.run(never, () => db.log.push(`op${n}`))));
     assert.deepEqual(db.log.filter((entry) => entry === "commit").length, 3);
+  });
+
+  test("writes are weighed by their rows: no batch holds more than the budget; a larger write runs alone", async () => {
+    const db = fakeConnection();
+    const batches: Array<{ writes: number; rows: number }> = [];
+    const writes = new GroupCommit(db.tx, { onBatch: (batch) => batches.push(batch) });
+    // 16 UpdateTasks calls of 10,000 rows, queued in one turn between adds (1 row each).
+    const sizes = [
+      ...Array<number>(300).fill(1),
+      ...Array<number>(16).fill(10_000),
+      ...Array<number>(1500).fill(1),
+      600,
+      600,
+    ];
+    await Promise.all(sizes.map((rows) => writes.run(never, () => db.log.push(String(rows)), rows)));
+    // Rows per transaction, read from what the connection saw.
+    const committed: number[][] = [];
+    for (const entry of db.log) {
+      if (entry === "begin") committed.push([]);
+      else if (entry !== "commit") committed.at(-1)?.push(Number(entry));
+    }
+    const rowsOf = (batch: number[]) => batch.reduce((sum, rows) => sum + rows, 0);
+    for (const batch of committed) {
+      assert.ok(
+        rowsOf(batch) <= DEFAULT_MAX_BATCH_ROWS || batch.length === 1,
+        `a batch of ${batch.length} writes, ${rowsOf(batch)} rows`,
+      );
+    }
+    assert.equal(committed.filter((batch) => rowsOf(batch) === 10_000 && batch.length === 1).length, 16);
+    assert.deepEqual(committed.flat(), sizes, "every write ran once, in order");
+    assert.deepEqual(
+      batches,
+      committed.map((batch) => ({ writes: batch.length, rows: rowsOf(batch) })),
+    );
   });
 
   test("close commits what is queued synchronously and refuses later writes", async () => {

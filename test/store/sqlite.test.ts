@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmod, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
+import { DEFAULT_MAX_BATCH_ROWS } from "../../src/store/group-commit.ts";
 import { DB_FILE_NAME, openSqliteStore } from "../../src/store/sqlite.ts";
 import { MIGRATIONS } from "../../src/store/sqlite-schema.ts";
 import { collect, FAR_DUE, never, tempDir } from "./helpers.ts";
@@ -111,6 +113,56 @@ describe("sqlite store", () => {
       (await collect(store.listTasks(never, userId))).map((t) => t.description),
       ["kept"],
     );
+    await store.close();
+  });
+
+  test("large UpdateTasks calls queued together commit in batches of at most the row budget, each in its own turn", async (t) => {
+    const batches: Array<{ writes: number; rows: number }> = [];
+    const store = await openSqliteStore(await tempDir(), { onBatch: (batch) => batches.push(batch) });
+    const { userId } = await store.createUser(never, "alice");
+    const ids = await Promise.all(
+      Array.from({ length: 10_000 }, () => store.addTask(never, userId, "x", FAR_DUE)),
+    );
+    batches.length = 0;
+    // Which turn of the event loop each call's commit resolved in: a ticker counts the turns.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    const calls = Array.from({ length: 8 }, (_, n) =>
+      store.updateTasks(
+        never,
+        userId,
+        ids.map((id) => ({ id, description: `call ${n}` })),
+      ),
+    );
+    const adds = Array.from({ length: 1500 }, () => store.addTask(never, userId, "later", FAR_DUE));
+    const turns = await Promise.all(calls.map((call) => call.then(() => turn)));
+    await Promise.all(adds);
+    delay.disable();
+    ticking = false;
+    t.diagnostic(
+      `longest event-loop delay ${(delay.max / 1e6).toFixed(1)} ms; batches ${JSON.stringify(batches)}`,
+    );
+    assert.equal(
+      new Set(turns).size,
+      calls.length,
+      `turns ${turns}: each 10,000-row call commits in a turn of its own`,
+    );
+    for (const batch of batches) {
+      assert.ok(batch.rows <= DEFAULT_MAX_BATCH_ROWS || batch.writes === 1, JSON.stringify(batch));
+    }
+    assert.deepEqual(
+      batches.reduce((sum, batch) => [sum[0]! + batch.writes, sum[1]! + batch.rows], [0, 0]),
+      [calls.length + adds.length, calls.length * ids.length + adds.length],
+    );
+    const tasks = await collect(store.listTasks(never, userId));
+    assert.equal(tasks.filter((task) => task.description === `call ${calls.length - 1}`).length, ids.length);
     await store.close();
   });
 
