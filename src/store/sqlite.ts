@@ -3,7 +3,7 @@
  * (`DatabaseSync`, no native addon). Statements are prepared once and reused; writes go through group commit;
  * listings read keyset pages, so no read transaction stays open while a slow client is being served.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Due } from "./due.ts";
@@ -48,7 +48,23 @@ export async function openSqliteStore(
   // 0600 itself, and SQLite gives its -wal and -shm files the database file's mode.
   const path = join(dataDir, DB_FILE_NAME);
   await writeFile(path, "", { flag: "a", mode: 0o600 });
+  await restrictToOwner(path);
   return new SqliteTaskStore(path, options);
+}
+
+/**
+ * writeFile's mode applies only to a file it creates: a database from before that (0644 under the usual umask)
+ * would stay readable by every local user, and so would the -wal and -shm that SQLite gives the same mode.
+ */
+async function restrictToOwner(path: string): Promise<void> {
+  await chmod(path, 0o600);
+  for (const suffix of ["-wal", "-shm"]) {
+    try {
+      await chmod(path + suffix, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
 }
 
 /**

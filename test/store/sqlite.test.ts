@@ -37,6 +37,32 @@ describe("sqlite store", () => {
     await store.close();
   });
 
+  test("a database and WAL files left 0644 by an older cancelkit are made 0600 when the store opens", async () => {
+    const dir = await tempDir();
+    const files = [DB_FILE_NAME, `${DB_FILE_NAME}-wal`, `${DB_FILE_NAME}-shm`];
+    const modes = async () => {
+      const names = (await readdir(dir)).filter((name) => name.startsWith(DB_FILE_NAME)).sort();
+      assert.deepEqual(names, files.toSorted());
+      return Promise.all(files.map(async (name) => ((await stat(join(dir, name))).mode & 0o777).toString(8)));
+    };
+    // An open store keeps its -wal and -shm (the server, while `cancelkit users add` opens a second one).
+    const running = await openSqliteStore(dir);
+    const { userId } = await running.createUser(never, "u");
+    await running.addTask(never, userId, "before", FAR_DUE);
+    for (const name of files) await chmod(join(dir, name), 0o644);
+    const second = await openSqliteStore(dir);
+    await second.addTask(never, userId, "private", FAR_DUE);
+    assert.deepEqual(await modes(), ["600", "600", "600"]);
+    await second.close();
+    await running.close();
+    // A closed database alone (SQLite removed its -wal and -shm): the new ones get its mode, now 0600.
+    await chmod(join(dir, DB_FILE_NAME), 0o644);
+    const reopened = await openSqliteStore(dir);
+    await reopened.addTask(never, userId, "private too", FAR_DUE);
+    assert.deepEqual(await modes(), ["600", "600", "600"]);
+    await reopened.close();
+  });
+
   test("reopening keeps the data and does not migrate again; a newer schema is refused", async () => {
     const dir = await tempDir();
     const first = await openSqliteStore(dir);
