@@ -59,3 +59,19 @@ export function notFound(what: string): ConnectError {
 export function tooManyMessages(what: string, limit: number): ConnectError {
   return new ConnectError(`too many ${what} in one stream: the limit is ${limit}`, Code.ResourceExhausted);
 }
+
+/** A client stream would hold more bytes than one call may: RESOURCE_EXHAUSTED naming the limit. */
+export function tooManyBytes(what: string, limit: number): ConnectError {
+  return new ConnectError(
+    `too many bytes of ${what} in one stream: the limit is ${limit} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+/** The open UpdateTasks streams together hold as much as the server allows: retry once some have ended. */
+export function updateMemoryFull(limit: number): ConnectError {
+  return new ConnectError(
+    `server busy: open UpdateTasks streams hold the server-wide limit of ${limit} bytes of updates`,
+    Code.ResourceExhausted,
+  );
+}

@@ -14,7 +14,7 @@ import { SearchPool } from "../pool/pool.ts";
 import { registerGrpcExtras } from "../services/grpc-extras.ts";
 import { createHashFinder } from "../services/hash-finder.ts";
 import { HealthState } from "../services/health.ts";
-import { createTodoService } from "../services/todo.ts";
+import { createTodoService, type TodoServiceOptions } from "../services/todo.ts";
 import { ensureLocalUser } from "../store/bootstrap.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import type { TaskStore } from "../store/task-store.ts";
@@ -84,6 +84,8 @@ export interface ServerDependencies {
    * benchmark baseline). The server takes ownership: it closes the store at the end of shutdown.
    */
   store?: TaskStore;
+  /** UpdateTasks memory limits other than the defaults (update-memory.ts); for tests. */
+  todoLimits?: Pick<TodoServiceOptions, "maxUpdateBytesPerStream" | "maxHeldUpdateBytes">;
 }
 
 /**
@@ -101,14 +103,19 @@ export async function startServer(
     await ensureLocalUser(new AbortController().signal, store, options.dataDir, (event, fields) =>
       log.info(event, fields),
     );
-    return await listen(options, log, store);
+    return await listen(options, log, store, dependencies.todoLimits);
   } catch (error) {
     await store.close();
     throw error;
   }
 }
 
-async function listen(options: ServerOptions, log: Logger, store: TaskStore): Promise<CancelkitServer> {
+async function listen(
+  options: ServerOptions,
+  log: Logger,
+  store: TaskStore,
+  todoLimits: ServerDependencies["todoLimits"] = {},
+): Promise<CancelkitServer> {
   const pool = new SearchPool({
     workers: options.workers,
     yieldEveryMs: options.workerYieldMs,
@@ -123,7 +130,7 @@ async function listen(options: ServerOptions, log: Logger, store: TaskStore): Pr
   const health = new HealthState();
   const routes = (router: ConnectRouter) => {
     router.service(HashFinder, createHashFinder({ pool, maximumHashes: options.maximumHashes }));
-    router.service(TodoService, createTodoService({ store }));
+    router.service(TodoService, createTodoService({ store, ...todoLimits }));
     // grpc.health.v1 and server reflection, so probes and grpcurl-style tools work without local .proto files.
     registerGrpcExtras(router, [HashFinder, TodoService], health);
   };

@@ -3,7 +3,7 @@
  * call gets the call's signal, so a cancel, a deadline, a disconnect or shutdown stops reading and writing at
  * once: ListTasks reads no further page, a queued write never runs, UpdateTasks commits nothing.
  */
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { tooManyMessages } from "../errors.ts";
 import type { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { callInfo } from "../server/call-info.ts";
@@ -14,25 +14,34 @@ import type { TaskStore, TaskUpdate } from "../store/task-store.ts";
 import { untilAborted } from "./abortable-stream.ts";
 import { listResponse, projectionFromMask } from "./todo-mask.ts";
 import { dueFromTimestamp, MAX_UPDATES_PER_STREAM, updateFromRequest } from "./todo-validate.ts";
+import { UpdateMemory } from "./update-memory.ts";
 
 export interface TodoServiceOptions {
   store: TaskStore;
   /** Most updates per UpdateTasks stream. Default {@link MAX_UPDATES_PER_STREAM}. */
   maxUpdatesPerStream?: number;
+  /** Most bytes one UpdateTasks stream holds. Default MAX_UPDATE_BYTES_PER_STREAM (update-memory.ts). */
+  maxUpdateBytesPerStream?: number;
+  /** Most bytes all open UpdateTasks streams hold together. Default MAX_HELD_UPDATE_BYTES (update-memory.ts). */
+  maxHeldUpdateBytes?: number;
   /** Rows per page read from the store by ListTasks (store default if unset). */
   listPageSize?: number;
 }
 
 /**
  * The TodoService handlers. Errors: INVALID_ARGUMENT naming the field, NOT_FOUND for an id the caller does not
- * own (existing or not), RESOURCE_EXHAUSTED for an UpdateTasks stream over its limit; a cancelled call rejects
- * with its signal's reason (CANCELLED, DEADLINE_EXCEEDED, or UNAVAILABLE at shutdown).
+ * own (existing or not), RESOURCE_EXHAUSTED for an UpdateTasks stream over its limits (messages, bytes held by
+ * it or by all open streams); a cancelled call rejects with its signal's reason (CANCELLED, DEADLINE_EXCEEDED, or
+ * UNAVAILABLE at shutdown).
  */
 export function createTodoService({
   store,
   maxUpdatesPerStream = MAX_UPDATES_PER_STREAM,
+  maxUpdateBytesPerStream,
+  maxHeldUpdateBytes,
   listPageSize,
 }: TodoServiceOptions): ServiceImpl<typeof TodoService> {
+  const updateMemory = new UpdateMemory(maxUpdateBytesPerStream, maxHeldUpdateBytes);
   return {
     /** Validates, then resolves with the new id once the task is durable. */
     async addTask(req, ctx) {
@@ -74,19 +83,30 @@ export function createTodoService({
       const userId = authenticatedUser(ctx.values);
       const info = callInfo(ctx.values);
       const updates: TaskUpdate[] = [];
+      // Held until the call ends, whichever way: ok, error, cancel, deadline or shutdown.
+      const memory = updateMemory.openStream();
       info.messages = 0;
-      for await (const req of untilAborted(ctx.signal, requests)) {
-        if (updates.length >= maxUpdatesPerStream) throw tooManyMessages("updates", maxUpdatesPerStream);
-        const where = `update ${updates.length + 1}, task ${req.id}`;
-        const update = updateFromRequest(req, dueFromMillis(Date.now()), where);
-        await store.checkTask(ctx.signal, userId, update.id);
-        updates.push(update);
-        info.messages++;
+      try {
+        for await (const req of untilAborted(ctx.signal, requests)) {
+          if (updates.length >= maxUpdatesPerStream) throw tooManyMessages("updates", maxUpdatesPerStream);
+          const where = `update ${updates.length + 1}, task ${req.id}`;
+          const update = updateFromRequest(req, dueFromMillis(Date.now()), where);
+          memory.hold(update);
+          await store.checkTask(ctx.signal, userId, update.id);
+          updates.push(update);
+          info.messages++;
+        }
+        // The stream ended because the client half-closed, or because the call was cancelled: only the former commits.
+        ctx.signal.throwIfAborted();
+        await store.updateTasks(ctx.signal, userId, updates);
+        return {};
+      } catch (error) {
+        // Only the limits above answer RESOURCE_EXHAUSTED here: the log says so.
+        if (error instanceof ConnectError && error.code === Code.ResourceExhausted) info.cause = "limits";
+        throw error;
+      } finally {
+        memory.release();
       }
-      // The stream ended because the client half-closed, or because the call was cancelled: only the former commits.
-      ctx.signal.throwIfAborted();
-      await store.updateTasks(ctx.signal, userId, updates);
-      return {};
     },
 
     /**

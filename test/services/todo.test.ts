@@ -18,8 +18,9 @@ import {
   type UpdateTasksRequest,
   UpdateTasksRequestSchema,
 } from "../../src/gen/todo/v2/todo_pb.ts";
-import { MAX_REQUEST_MESSAGE_BYTES } from "../../src/server/create-server.ts";
+import { MAX_REQUEST_MESSAGE_BYTES, type ServerDependencies } from "../../src/server/create-server.ts";
 import { MAX_UPDATES_PER_STREAM } from "../../src/services/todo-validate.ts";
+import { MAX_UPDATE_BYTES_PER_STREAM } from "../../src/services/update-memory.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type {
   Due,
@@ -107,11 +108,13 @@ class ProbedStore implements TaskStore {
 }
 
 /** Starts a test server whose store is a ProbedStore over SQLite in a fresh dir. */
-async function probedServer(): Promise<{ s: TestServer; store: ProbedStore }> {
+async function probedServer(
+  dependencies: Omit<ServerDependencies, "store"> = {},
+): Promise<{ s: TestServer; store: ProbedStore }> {
   const dir = await mkdtemp(join(tmpdir(), "cancelkit-todo-store-"));
   after(() => rm(dir, { recursive: true, force: true }));
   const store = new ProbedStore(await openSqliteStore(dir));
-  const s = await startTestServer({}, { store });
+  const s = await startTestServer({}, { ...dependencies, store });
   return { s, store };
 }
 
@@ -434,6 +437,107 @@ describe("UpdateTasks", () => {
     assert.equal(error.code, Code.ResourceExhausted);
     assert.match(error.rawMessage, new RegExp(`limit is ${MAX_UPDATES_PER_STREAM}`));
     assert.equal((await task(id))?.done, false);
+  });
+});
+
+describe("UpdateTasks memory limits", () => {
+  const LONGEST = "🙂".repeat(1000); // the longest description: 4,000 bytes in UTF-8
+  const update = (fields: MessageInitShape<typeof UpdateTasksRequestSchema>): UpdateTasksRequest =>
+    create(UpdateTasksRequestSchema, fields);
+
+  test(`a stream holding more than ${MAX_UPDATE_BYTES_PER_STREAM} bytes → RESOURCE_EXHAUSTED naming the limit; nothing applied`, async () => {
+    const s = await startTestServer();
+    after(() => s.close());
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    // Well under the 10,000-message limit, well over the byte limit.
+    const count = Math.ceil(MAX_UPDATE_BYTES_PER_STREAM / LONGEST.length) + 50;
+    const logged = s.nextCallLog("todo.v2.TodoService/UpdateTasks");
+    const error = await errorOf(
+      client.updateTasks(from(Array.from({ length: count }, () => update({ id, description: LONGEST })))),
+    );
+    assert.equal(error.code, Code.ResourceExhausted);
+    assert.match(error.rawMessage, new RegExp(`limit is ${MAX_UPDATE_BYTES_PER_STREAM} bytes`));
+    const line = await logged;
+    assert.deepEqual([line.outcome, line.cause], ["RESOURCE_EXHAUSTED", "limits"]);
+    assert.ok(Number(line.messages) < count);
+    const [listed] = await drain(client.listTasks({}));
+    assert.equal(listed?.task?.description, "keep");
+  });
+
+  describe("server-wide, across open streams", () => {
+    // Room for four of the longest updates (4,128 bytes each as counted), not five.
+    const LIMIT = 20_000;
+    let s: TestServer;
+    let store: ProbedStore;
+    before(async () => {
+      ({ s, store } = await probedServer({ todoLimits: { maxHeldUpdateBytes: LIMIT } }));
+    });
+    after(() => s.close());
+
+    /** A stream that sends four of the longest updates, then holds them until `end` resolves. */
+    async function holdFour(id: bigint, description = LONGEST) {
+      const checksBefore = store.checks;
+      const end = defer();
+      async function* requests() {
+        for (let i = 0; i < 4; i++) yield update({ id, description });
+        await end.promise;
+      }
+      const call = s.todo().updateTasks(requests());
+      await waitUntil("the server holds all four", () => store.checks === checksBefore + 4);
+      return { end: () => end.resolve(), call };
+    }
+
+    test("a stream that would pass the budget is refused while another holds it, and accepted once it ends", async () => {
+      const client = s.todo();
+      const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+      const first = await holdFour(id, `${LONGEST.slice(2)}!`);
+      const logged = s.nextCallLog("todo.v2.TodoService/UpdateTasks");
+      const refused = await errorOf(client.updateTasks(from([update({ id, description: LONGEST })])));
+      assert.equal(refused.code, Code.ResourceExhausted);
+      assert.match(refused.rawMessage, new RegExp(`server-wide limit of ${LIMIT} bytes`));
+      const line = await logged;
+      assert.deepEqual([line.outcome, line.cause], ["RESOURCE_EXHAUSTED", "limits"]);
+      const [listed] = await drain(client.listTasks({}));
+      assert.equal(listed?.task?.description, "keep", "the refused stream applied nothing");
+      first.end();
+      await first.call;
+      // Four more fit only if the first stream's bytes were given back.
+      const second = await holdFour(id);
+      second.end();
+      await second.call;
+      const [after] = await drain(client.listTasks({}));
+      assert.equal(after?.task?.description, LONGEST);
+    });
+
+    test("the bytes are given back when a stream fails or is cancelled", async () => {
+      const client = s.todo();
+      const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+      // Fails with NOT_FOUND after holding four; four more fit afterwards only if they were given back.
+      const longest = Array.from({ length: 4 }, () => update({ id, description: LONGEST }));
+      const failed = await errorOf(client.updateTasks(from([...longest, update({ id: 999_999n })])));
+      assert.equal(failed.code, Code.NotFound);
+      const afterError = await holdFour(id);
+      afterError.end();
+      await afterError.call;
+      // Cancelled (RST_STREAM) after holding four.
+      const checksBefore = store.checks;
+      const cancelled = rawCall(s, "UpdateTasks");
+      for (let i = 0; i < 4; i++) {
+        cancelled.send(toBinary(UpdateTasksRequestSchema, update({ id, description: LONGEST })));
+      }
+      await waitUntil("the server holds all four", () => store.checks === checksBefore + 4);
+      const logged = s.nextCallLog("todo.v2.TodoService/UpdateTasks");
+      cancelled.cancel();
+      assert.equal((await logged).outcome, "CANCELLED");
+      cancelled.close();
+      const last = await holdFour(id);
+      // The budget is still in force: these four leave no room for a fifth.
+      const refused = await errorOf(client.updateTasks(from([update({ id, description: LONGEST })])));
+      assert.equal(refused.code, Code.ResourceExhausted);
+      last.end();
+      await last.call;
+    });
   });
 });
 
