@@ -103,12 +103,17 @@ export async function resolveToken(flag: string | undefined, dataDir: string): P
   }
 }
 
+/** The largest task id: the proto's `uint64 id`. A larger one cannot be put on the wire. */
+const MAX_TASK_ID = 2n ** 64n - 1n;
+
 function parseIds(texts: readonly string[]): bigint[] {
   if (texts.length === 0) throw new UsageError("give at least one task ID");
   return texts.map((text) => {
     if (!/^\d+$/.test(text) || BigInt(text) === 0n)
       throw new UsageError(`"${text}" is not a task ID (1, 2, …)`);
-    return BigInt(text);
+    const id = BigInt(text);
+    if (id > MAX_TASK_ID) throw new UsageError(`task ID "${text}" must be from 1 to ${MAX_TASK_ID}`);
+    return id;
   });
 }
 

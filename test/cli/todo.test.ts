@@ -81,6 +81,23 @@ describe("cancelkit todo", () => {
     assert.equal(flag.code, 2);
   });
 
+  test("task IDs above 2^64-1 (the proto's uint64) are usage errors naming the value and the range", async () => {
+    // They used to reach the serializer: "error (Internal): serialize binary ... invalid uint64", exit 1.
+    const tooBig = "18446744073709551616";
+    for (const args of [
+      ["delete", tooBig],
+      ["update", "1", tooBig, "--done"],
+    ]) {
+      const r = await todo(...args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr, `cancelkit: task ID "${tooBig}" must be from 1 to 18446744073709551615\n`);
+    }
+    // The largest uint64 is a valid ID that no task has: the server answers NOT_FOUND.
+    const largest = await todo("delete", "18446744073709551615");
+    assert.equal(largest.code, 7, largest.stderr);
+    assert.match(largest.stderr, /^not found: task 18446744073709551615 not found/);
+  });
+
   test("token: --token, then CANCELKIT_TOKEN, then DATA_DIR/token; unknown or none → exit 8", async () => {
     const wrong = await todo("list", "--token", "nope");
     assert.equal(wrong.code, 8);
