@@ -1,6 +1,9 @@
 /** `cancelkit todo` and `cancelkit users` as a person runs them, against a server in this process. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { parseDue } from "../../src/cli/due-date.ts";
+import { defer } from "../helpers/defer.ts";
+import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
 
@@ -159,6 +162,152 @@ describe("cancelkit todo", () => {
       );
     } finally {
       cli.kill();
+    }
+  });
+
+  /** Adds tasks for the local user, one after another (ids in order), through the API. */
+  async function addTasks(...descriptions: string[]): Promise<bigint[]> {
+    const client = s.todo();
+    const ids: bigint[] = [];
+    for (const description of descriptions) {
+      ids.push((await client.addTask({ description, dueDate: parseDue("1h", "due") })).id);
+    }
+    return ids;
+  }
+
+  async function remainingIds(): Promise<Set<bigint>> {
+    const ids = new Set<bigint>();
+    for await (const res of s.todo().listTasks({})) ids.add(res.task?.id ?? 0n);
+    return ids;
+  }
+
+  test("Ctrl-C while a delete is in flight: its answer is still awaited and printed, exit 130", {
+    timeout: 30_000,
+  }, async () => {
+    // 150 ms each way between the CLI and the server: B's answer is still on its way when Ctrl-C comes.
+    const [a, b, c] = await addTasks("A", "B", "C");
+    const proxy = await startDelayProxy(s.address, 150);
+    const store = s.server.store;
+    const deleteTask = store.deleteTask;
+    const bCommitted = defer();
+    store.deleteTask = async (signal, userId, id) => {
+      await deleteTask.call(store, signal, userId, id);
+      if (id === b) bCommitted.resolve();
+    };
+    const cli = spawnCli(
+      ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", proxy.address, "--data-dir", s.dataDir],
+      { CANCELKIT_TOKEN: "" },
+    );
+    try {
+      await Promise.race([
+        bCommitted.promise,
+        cli.exited.then((code) => {
+          throw new Error(`the CLI exited (${code}) before B's delete committed: ${cli.stderr()}`);
+        }),
+      ]);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130, cli.stderr());
+      assert.match(cli.stderr(), /cancelled\n$/);
+      const printed = [...cli.stdout().matchAll(/^deleted task (\d+)$/gm)].map((m) => BigInt(m[1] ?? ""));
+      const remaining = await remainingIds();
+      const gone = [a, b, c].filter((id) => id !== undefined && !remaining.has(id));
+      assert.deepEqual(gone, [a, b], "no delete is sent after Ctrl-C");
+      // Exactly the printed deletes were applied; if B's answer could not come within the wait (a very slow
+      // machine), the CLI must say that B's delete was in flight and may have been applied.
+      const named = new RegExp(`^task ${b}: its delete was in flight and got no answer`, "m").test(
+        cli.stderr(),
+      );
+      assert.deepEqual(printed, named ? [a] : [a, b], `stdout=${cli.stdout()} stderr=${cli.stderr()}`);
+    } finally {
+      cli.kill();
+      store.deleteTask = deleteTask;
+      await proxy.close();
+    }
+  });
+
+  test("a delete whose answer never comes: after Ctrl-C the CLI waits 2 s, then names it as maybe applied", {
+    timeout: 30_000,
+  }, async () => {
+    const [a, b, c] = await addTasks("A", "B", "C");
+    const store = s.server.store;
+    const deleteTask = store.deleteTask;
+    const bStarted = defer();
+    store.deleteTask = async (signal, userId, id) => {
+      if (id !== b) return deleteTask.call(store, signal, userId, id);
+      bStarted.resolve();
+      // Hangs until the call ends.
+      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    };
+    const cli = spawnCli(
+      ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", s.address, "--data-dir", s.dataDir],
+      { CANCELKIT_TOKEN: "" },
+    );
+    try {
+      await Promise.race([
+        bStarted.promise,
+        cli.exited.then((code) => {
+          throw new Error(`the CLI exited (${code}) before B's delete started: ${cli.stderr()}`);
+        }),
+      ]);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130, cli.stderr());
+      assert.equal(cli.stdout(), `deleted task ${a}\n`);
+      assert.equal(
+        cli.stderr(),
+        `task ${b}: its delete was in flight and got no answer (no answer within 2 s); it may have been applied\ncancelled\n`,
+      );
+      const remaining = await remainingIds();
+      assert.deepEqual(
+        [a, b, c].map((id) => id !== undefined && remaining.has(id)),
+        [false, true, true],
+      );
+    } finally {
+      cli.kill();
+      store.deleteTask = deleteTask;
+    }
+  });
+
+  test("--timeout while a delete is in flight: its answer is still printed, then exit 4", {
+    timeout: 30_000,
+  }, async () => {
+    const [a, b, c] = await addTasks("A", "B", "C");
+    const store = s.server.store;
+    const deleteTask = store.deleteTask;
+    store.deleteTask = async (signal, userId, id) => {
+      if (id !== b) return deleteTask.call(store, signal, userId, id);
+      // B's delete commits only after the CLI's 1 s deadline has passed, whatever the call's signal says (a
+      // commit that has started completes).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return deleteTask.call(store, new AbortController().signal, userId, id);
+    };
+    const cli = spawnCli(
+      [
+        "todo",
+        "delete",
+        `${a}`,
+        `${b}`,
+        `${c}`,
+        "--timeout",
+        "1s",
+        "--server",
+        s.address,
+        "--data-dir",
+        s.dataDir,
+      ],
+      { CANCELKIT_TOKEN: "" },
+    );
+    try {
+      assert.equal(await cli.exited, 4, cli.stderr());
+      assert.equal(cli.stderr(), "deadline exceeded: the operation timed out\n");
+      assert.equal(cli.stdout(), `deleted task ${a}\ndeleted task ${b}\n`);
+      const remaining = await remainingIds();
+      assert.deepEqual(
+        [a, b, c].map((id) => id !== undefined && remaining.has(id)),
+        [false, false, true],
+      );
+    } finally {
+      cli.kill();
+      store.deleteTask = deleteTask;
     }
   });
 
