@@ -311,6 +311,30 @@ describe("cancelkit todo", () => {
     }
   });
 
+  test("demo --server interrupted after adding its fillers: it deletes them before exiting 130", {
+    timeout: 60_000,
+  }, async () => {
+    // While the fillers are being added (adds in flight), and during the cancelled listing.
+    for (const phase of [/--- add 3000 more tasks/, /--- list, cancelling/]) {
+      const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+        CANCELKIT_TOKEN: "",
+      });
+      try {
+        await cli.printed(phase, 30_000);
+        cli.child.kill("SIGINT");
+        assert.equal(await cli.exited, 130, cli.stderr());
+        assert.equal(cli.stderr(), "cancelled\n", `${phase}`);
+        const fillers: string[] = [];
+        for await (const res of s.todo().listTasks({})) {
+          if (/^filler task /.test(res.task?.description ?? "")) fillers.push(res.task?.description ?? "");
+        }
+        assert.equal(fillers.length, 0, `${phase}: ${fillers.length} filler tasks left`);
+      } finally {
+        cli.kill();
+      }
+    }
+  });
+
   test("Ctrl-C cancels whatever runs: prints 'cancelled', exits 130", { timeout: 30_000 }, async () => {
     const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir]);
     try {
