@@ -1,0 +1,257 @@
+/**
+ * `cancelkit todo demo`: the book's scenario, with a listing long enough to cancel mid-way at the first overdue
+ * task; against --server it removes its filler tasks even when interrupted.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { delay, refTimeout } from "../abort.ts";
+import { parseDue } from "./due-date.ts";
+import { DELETE_DRAIN_MS, deleteIds, deleteLockStep, laterInterrupt } from "./todo-delete.ts";
+import { listTasks } from "./todo-list.ts";
+import type { TodoSession } from "./todo-session.ts";
+import { UsageError } from "./usage-error.ts";
+
+/** How long the demo's second task is given before it becomes overdue. */
+const DEMO_OVERDUE_AFTER_MS = 1500;
+
+/**
+ * Tasks the demo adds after the book's three, so that the cancelled listing is long: a few short tasks fit in
+ * the connection's buffers and are all sent before a cancel can arrive; thousands are not.
+ */
+const DEMO_FILLER_TASKS = 3000;
+
+/** The demo's filler tasks: those added and not yet deleted, and how many adds ended without an answer. */
+interface Filler {
+  ids: Set<bigint>;
+  /** Adds that were cancelled or timed out: each may have added a task whose id the demo never learnt. */
+  unanswered: number;
+}
+
+/**
+ * Adds `count` tasks, 64 calls in flight, putting each id into `filler` as its answer comes. Ctrl-C starts no
+ * further add and lets the adds in flight finish (up to DELETE_DRAIN_MS, or until a second Ctrl-C), so that the
+ * demo knows every task it added and can delete them; then rejects with Ctrl-C's reason.
+ */
+async function addFiller(s: TodoSession, count: number, filler: Filler): Promise<void> {
+  const dueDate = parseDue("7d", "due");
+  const calls = new AbortController();
+  let drainTimer: NodeJS.Timeout | undefined;
+  const onStop = () => {
+    drainTimer = setTimeout(() => calls.abort(s.signal.reason), DELETE_DRAIN_MS);
+  };
+  s.signal.addEventListener("abort", onStop, { once: true });
+  const later = laterInterrupt(s.signal);
+  later.signal.addEventListener("abort", () => calls.abort(later.signal.reason), { once: true });
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  try {
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < count && !s.signal.aborted && failure === undefined) {
+          const n = next++;
+          try {
+            const { id } = await s.client.addTask(
+              { description: `filler task ${n + 1}`, dueDate },
+              s.call(calls.signal),
+            );
+            filler.ids.add(id);
+          } catch (error) {
+            const code = ConnectError.from(error).code;
+            if (code === Code.Canceled || code === Code.DeadlineExceeded) filler.unanswered++;
+            failure ??= { error };
+          }
+        }
+      }),
+    );
+  } finally {
+    clearTimeout(drainTimer);
+    s.signal.removeEventListener("abort", onStop);
+    later.dispose();
+  }
+  s.signal.throwIfAborted();
+  if (failure !== undefined) throw failure.error;
+}
+
+/** How long the demo gives itself to delete its filler tasks once it has been interrupted or has failed. */
+const FILLER_CLEANUP_MS = 5000;
+
+/** Lock-step delete streams at once for the filler tasks: their deletes share the store's commits. */
+const FILLER_DELETE_STREAMS = 16;
+
+/**
+ * Deletes the filler tasks quietly over FILLER_DELETE_STREAMS lock-step streams, removing each id from `filler`
+ * once its delete is answered. `stop` ends it the way Ctrl-C ends `todo delete` (no further id; the answer in
+ * flight awaited); `abortNow` ends it at once. A task found gone already (NOT_FOUND) counts as deleted. Never
+ * throws: what is left stays in `filler`, and the ids whose delete got no answer are returned.
+ */
+async function deleteFiller(
+  s: TodoSession,
+  filler: Filler,
+  stop: AbortSignal,
+  abortNow: AbortSignal,
+): Promise<Set<bigint>> {
+  const ids = [...filler.ids].sort((a, b) => (a < b ? -1 : 1));
+  const size = Math.ceil(ids.length / FILLER_DELETE_STREAMS);
+  const maybe = new Set<bigint>();
+  await Promise.all(
+    Array.from({ length: FILLER_DELETE_STREAMS }, async (_, n) => {
+      let rest = ids.slice(n * size, (n + 1) * size);
+      while (rest.length > 0 && !stop.aborted) {
+        try {
+          const options = {
+            stop,
+            abortNow,
+            timeoutMs: undefined,
+            onDeleted: (id: bigint) => filler.ids.delete(id),
+          };
+          const unanswered = await deleteLockStep(s, rest, options);
+          if (unanswered?.failed !== undefined) filler.ids.delete(unanswered.id);
+          else if (unanswered !== undefined) maybe.add(unanswered.id);
+          return;
+        } catch (error) {
+          // NOT_FOUND: the first id not yet answered is gone already (deleted by someone else): go on without it.
+          if (ConnectError.from(error).code !== Code.NotFound) return;
+          rest = rest.filter((id) => filler.ids.has(id));
+          const gone = rest.shift();
+          if (gone !== undefined) filler.ids.delete(gone);
+        }
+      }
+    }),
+  );
+  return maybe;
+}
+
+/** `a b c`: runs of 3 or more consecutive ids as `$(seq FIRST LAST)`, so that the command stays short. */
+function shellIds(ids: readonly bigint[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ids.length; ) {
+    let j = i;
+    while (j + 1 < ids.length && ids[j + 1] === (ids[j] as bigint) + 1n) j++;
+    parts.push(j - i >= 2 ? `$(seq ${ids[i]} ${ids[j]})` : ids.slice(i, j + 1).join(" "));
+    i = j + 1;
+  }
+  return parts.join(" ");
+}
+
+/**
+ * After an interrupted or failed demo: deletes the filler tasks left, within FILLER_CLEANUP_MS of its own (the
+ * session's signal has usually been aborted by Ctrl-C; a second Ctrl-C stops the cleanup), and says on stderr
+ * what could not be deleted and how to delete it.
+ */
+async function cleanUpFiller(s: TodoSession, filler: Filler): Promise<void> {
+  if (filler.ids.size === 0 && filler.unanswered === 0) return;
+  const budget = refTimeout(FILLER_CLEANUP_MS);
+  const later = laterInterrupt(s.signal);
+  let maybe: Set<bigint>;
+  try {
+    maybe = await deleteFiller(s, filler, AbortSignal.any([budget.signal, later.signal]), later.signal);
+  } finally {
+    budget.clear();
+    later.dispose();
+  }
+  const left = [...filler.ids].filter((id) => !maybe.has(id)).sort((a, b) => (a < b ? -1 : 1));
+  const lines: string[] = [];
+  if (left.length > 0) {
+    lines.push(
+      `todo demo: ${left.length} of its filler tasks are still there; delete them with:`,
+      `  cancelkit todo delete --server ${s.server} ${shellIds(left)}`,
+    );
+  }
+  if (maybe.size > 0) {
+    lines.push(
+      `todo demo: the delete of filler task(s) ${[...maybe].join(", ")} got no answer and may have been applied` +
+        " (cancelkit todo list shows whether they are still there)",
+    );
+  }
+  if (filler.unanswered > 0) {
+    lines.push(
+      `todo demo: ${filler.unanswered} filler add(s) got no answer and may have added a task described ` +
+        '"filler task N" (cancelkit todo list shows them)',
+    );
+  }
+  if (lines.length > 0) process.stderr.write(`${lines.join("\n")}\n`);
+}
+
+/**
+ * The book's chapter 7 client, step by step: add three tasks (the second due in 1.5 s), list, update
+ * (description, due date, done), wait until the second is overdue, list with cancel-on-overdue, delete, list.
+ */
+export async function demo(s: TodoSession, args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError("todo demo takes no arguments");
+  const say = (text: string) => process.stdout.write(`${text}\n`);
+  const opts = () => s.call();
+  const now = Date.now();
+  say("--- add three tasks");
+  const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
+  const first = (
+    await s.client.addTask({ description: "write the chapter", dueDate: parseDue("2h", "due", now) }, opts())
+  ).id;
+  const second = (
+    await s.client.addTask(
+      { description: "call the printer", dueDate: parseDue(`${DEMO_OVERDUE_AFTER_MS}ms`, "due", now) },
+      opts(),
+    )
+  ).id;
+  const third = (
+    await s.client.addTask({ description: "buy coffee", dueDate: parseDue("1d", "due", now) }, opts())
+  ).id;
+  say(`added tasks ${first}, ${second} (due in ${DEMO_OVERDUE_AFTER_MS / 1000} s) and ${third}`);
+
+  say("--- list");
+  await listTasks(s, { cancelOnOverdue: false });
+
+  say(`--- update in one stream: rename ${first}, move ${first}'s due date, mark ${third} done`);
+  await s.client.updateTasks(
+    (async function* () {
+      yield { id: first, description: "write and review the chapter" };
+      yield { id: first, dueDate: parseDue("5h", "due") };
+      yield { id: third, done: true };
+    })(),
+    opts(),
+  );
+  say("--- list (only id and description: a FieldMask)");
+  await listTasks(s, { fields: ["id", "description"], cancelOnOverdue: false });
+
+  const wait = overdueAt - Date.now() + 50;
+  if (wait > 0) {
+    say(`--- waiting ${(wait / 1000).toFixed(1)} s until task ${second} is overdue`);
+    await delay(s.signal, wait);
+  }
+  // Fillers are deleted at the end, or in `finally` when the demo is interrupted or fails: against --server, they
+  // would stay in the user's list. A demo server of our own goes away with them.
+  const filler: Filler = { ids: new Set(), unanswered: 0 };
+  try {
+    say(`--- add ${DEMO_FILLER_TASKS} more tasks due next week, so that the next listing is long`);
+    await addFiller(s, DEMO_FILLER_TASKS, filler);
+    const ids = [...filler.ids].sort((a, b) => (a < b ? -1 : 1));
+    say(`added tasks ${ids[0]}…${ids.at(-1)}`);
+
+    say(`--- list, cancelling the stream at the first overdue task (${ids.length + 3} tasks in all)`);
+    const serverSaw = s.demoServer?.nextCall("todo.v2.TodoService/ListTasks");
+    const outcome = await listTasks(s, { cancelOnOverdue: true });
+    if (outcome.stoppedAt === undefined) {
+      say("no task was overdue: the listing ran to its end");
+    } else {
+      say(
+        `client: cancelled the stream (RST_STREAM CANCEL) at overdue task ${outcome.stoppedAt}, after ${outcome.listed} task(s)`,
+      );
+      const line = await serverSaw;
+      say(
+        line === undefined
+          ? "server: its log line for this ListTasks call shows the outcome, the cause and how many tasks it streamed"
+          : `server: ListTasks ended ${line.outcome}, cause ${line.cause ?? "none"}, after streaming ${line.messages} ` +
+              `of ${ids.length + 3} tasks — it stopped reading the store when the cancel arrived`,
+      );
+    }
+
+    say(`--- delete ${first}, ${second}, ${third} (and, quietly, the ${ids.length} filler tasks)`);
+    await deleteIds(s, [first, second, third]);
+    await deleteFiller(s, filler, s.signal, new AbortController().signal);
+    s.signal.throwIfAborted();
+  } finally {
+    if (s.demoServer === undefined) await cleanUpFiller(s, filler);
+  }
+  say("--- list");
+  const last = await listTasks(s, { cancelOnOverdue: false });
+  if (last.listed === 0) say("(no tasks)");
+  return 0;
+}
