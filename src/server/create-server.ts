@@ -57,6 +57,9 @@ const UNWIND_MS = 1000;
 const STREAM_RESET_BURST = 10_000;
 const STREAM_RESET_RATE_PER_SECOND = 1_000;
 
+/** Streams one connection may have open at once; clients queue the rest (Node's default has no limit). */
+const MAX_CONCURRENT_STREAMS = 1000;
+
 /** The largest request message read (4 MiB, grpc-go's and grpcio's default for what a server receives). */
 export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -158,7 +161,11 @@ async function listen(
   });
 
   const h2 = createHttp2Server(
-    { streamResetBurst: STREAM_RESET_BURST, streamResetRate: STREAM_RESET_RATE_PER_SECOND },
+    {
+      streamResetBurst: STREAM_RESET_BURST,
+      streamResetRate: STREAM_RESET_RATE_PER_SECOND,
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    },
     handler,
   );
   // HTTP/1.1's GOAWAY: once shutdown starts, every response not yet begun says `connection: close`, so that the

@@ -1,7 +1,8 @@
 /**
  * Cancelling is this server's daily bread: a client that cancels call after call on one connection keeps it.
  * Node's HTTP/2 server, by default, answers more than 1,000 RST_STREAMs arriving faster than 33 a second (its
- * guard against the "rapid reset" attack) with GOAWAY INTERNAL_ERROR, failing every call on the connection.
+ * guard against the "rapid reset" attack) with GOAWAY INTERNAL_ERROR, failing every call on the connection. And
+ * one connection may not hold streams without limit.
  */
 import assert from "node:assert/strict";
 import { connect, constants } from "node:http2";
@@ -68,4 +69,30 @@ test("a client that resets streams by the tens of thousands is still cut off", {
   const code = await Promise.race([goaway, timeout]);
   clearTimeout(timer);
   assert.notEqual(code, "none", `no GOAWAY after ${opened} reset streams`);
+});
+
+test("a connection may hold 1,000 streams at once: the server says so in its SETTINGS, and serves them all", {
+  timeout: 60_000,
+}, async (t) => {
+  const s = await startTestServer();
+  t.after(() => s.close());
+  const session = connect(`http://${s.address}`);
+  t.after(() => session.destroy());
+  session.on("error", () => {});
+  await new Promise((resolve) => session.once("remoteSettings", resolve));
+  // Without a limit Node advertises none, and one connection could open streams by the hundred thousand.
+  assert.equal(session.remoteSettings.maxConcurrentStreams, 1000);
+  const watches = Array.from({ length: 1000 }, () => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/grpc.health.v1.Health/Watch",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    stream.on("error", () => {});
+    stream.end(Buffer.from([0, 0, 0, 0, 0])); // an empty HealthCheckRequest: the whole server
+    return new Promise<void>((resolve) => stream.once("data", () => resolve()));
+  });
+  await Promise.all(watches); // each open stream got its first status
+  assert.equal(s.server.calls.active, 1000);
 });
