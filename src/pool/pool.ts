@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { ConnectError } from "@connectrpc/connect";
 import { shuttingDown } from "../errors.ts";
 import { loadCpuAffinity } from "./cpu-affinity.ts";
 import { searchFailed } from "./errors.ts";
@@ -78,6 +79,11 @@ export interface SearchPoolOptions {
   moveLateWorkers?: boolean;
   /** Worker entry module. Default `./worker.ts`; tests substitute a fixture that wraps it. */
   workerUrl?: URL;
+  /**
+   * Called once if the pool breaks: workers kept crashing until none was left (MAX_CRASH_STREAK), and every search
+   * is refused from then on. The server reports it through its health service, so that a probe restarts it.
+   */
+  onBroken?: (reason: ConnectError) => void;
 }
 
 interface PoolWorker {
@@ -117,6 +123,7 @@ export class SearchPool {
   readonly #scheduler: Scheduler;
   readonly #workers: PoolWorker[] = [];
   readonly #workerUrl: URL;
+  readonly #onBroken: ((reason: ConnectError) => void) | undefined;
   readonly #slicesPerWorker: number;
   #idleWaiters: Array<() => void> = [];
   #nextTask = 1;
@@ -162,6 +169,7 @@ export class SearchPool {
     this.#state = createSharedState(stopSlots);
     this.#slicesPerWorker = slicesPerWorker;
     this.#workerUrl = options.workerUrl ?? new URL("./worker.ts", import.meta.url);
+    this.#onBroken = options.onBroken;
     this.#scheduler = new Scheduler(
       this.#state,
       stopSlots,
@@ -406,11 +414,12 @@ export class SearchPool {
       this.#workers[index] = this.#spawn(worker.index);
     }
     for (const slice of lost) this.#scheduler.sliceFailed(slice, cause);
-    if (this.#workers.length === 0) {
+    if (this.#workers.length === 0 && this.#closedReason === undefined) {
       // Nothing can run any more: fail fast rather than leave searches waiting forever.
       const failure = searchFailed(cause);
-      this.#closedReason ??= { reason: failure };
+      this.#closedReason = { reason: failure };
       this.#scheduler.endAll(failure);
+      this.#onBroken?.(failure);
     }
     this.#pump();
     this.#settleIdle();

@@ -13,7 +13,7 @@ import { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { SearchPool } from "../pool/pool.ts";
 import { registerGrpcExtras } from "../services/grpc-extras.ts";
 import { createHashFinder } from "../services/hash-finder.ts";
-import { HealthState } from "../services/health.ts";
+import { HealthState, ServingStatus } from "../services/health.ts";
 import { createTodoService, type TodoServiceOptions } from "../services/todo.ts";
 import { ensureLocalUser } from "../store/bootstrap.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
@@ -87,6 +87,8 @@ export interface ServerDependencies {
    * benchmark baseline). The server takes ownership: it closes the store at the end of shutdown.
    */
   store?: TaskStore;
+  /** The search workers' entry module instead of the real one; for tests (a fixture that crashes on demand). */
+  workerUrl?: URL;
   /** UpdateTasks memory limits other than the defaults (update-memory.ts); for tests. */
   todoLimits?: Pick<TodoServiceOptions, "maxUpdateBytesPerStream" | "maxHeldUpdateBytes">;
 }
@@ -106,7 +108,7 @@ export async function startServer(
     await ensureLocalUser(new AbortController().signal, store, options.dataDir, (event, fields) =>
       log.info(event, fields),
     );
-    return await listen(options, log, store, dependencies.todoLimits);
+    return await listen(options, log, store, dependencies);
   } catch (error) {
     await store.close();
     throw error;
@@ -117,8 +119,9 @@ async function listen(
   options: ServerOptions,
   log: Logger,
   store: TaskStore,
-  todoLimits: ServerDependencies["todoLimits"] = {},
+  dependencies: ServerDependencies,
 ): Promise<CancelkitServer> {
+  const health = new HealthState();
   const pool = new SearchPool({
     workers: options.workers,
     yieldEveryMs: options.workerYieldMs,
@@ -126,14 +129,20 @@ async function listen(
     maxRunning: options.maxRunning,
     maxQueued: options.maxQueued,
     maxPerClient: options.maxPerClient,
+    workerUrl: dependencies.workerUrl,
+    // Every search is refused from now on: say so where probes look, so that the process gets restarted.
+    onBroken(reason) {
+      log.error("pool", { phase: "broken", error: String(reason.cause ?? reason) });
+      health.set(HashFinder.typeName, ServingStatus.NOT_SERVING);
+      health.set("", ServingStatus.NOT_SERVING);
+    },
   });
   const calls = new CallTracker();
   const shutdownController = new AbortController();
 
-  const health = new HealthState();
   const routes = (router: ConnectRouter) => {
     router.service(HashFinder, createHashFinder({ pool, maximumHashes: options.maximumHashes }));
-    router.service(TodoService, createTodoService({ store, ...todoLimits }));
+    router.service(TodoService, createTodoService({ store, ...dependencies.todoLimits }));
     // grpc.health.v1 and server reflection, so probes and grpcurl-style tools work without local .proto files.
     registerGrpcExtras(router, [HashFinder, TodoService], health);
   };

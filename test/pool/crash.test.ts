@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../../src/gen/grpc/health/v1/health_pb.ts";
+import { errorOf } from "../helpers/call-error.ts";
+import { startTestServer } from "../helpers/server.ts";
 import { collect, find, noAbort, usePool } from "./helpers.ts";
 
 const crashingWorker = new URL("./fixtures/crashing-worker.ts", import.meta.url);
@@ -83,4 +89,25 @@ test("workers lost in a streak of crashes are replaced once a slice finishes aga
   const { hits } = await collect(pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" }));
   assert.deepEqual(hits, [{ index: 101, distance: 0 }]);
   assert.equal(pool.stats().workers, 2);
+});
+
+test("a pool whose workers all died: searches are refused, and health says NOT_SERVING so that probes restart it", {
+  timeout: 60_000,
+}, async (t) => {
+  const s = await startTestServer({ workers: 1 }, { workerUrl: crashingWorker });
+  t.after(() => s.close());
+  const health = createClient(Health, s.grpc());
+  assert.equal((await health.check({ service: "hash_name.HashFinder" })).status, ServingStatus.SERVING);
+  // MAX_CRASH_STREAK deaths in a row with no slice finished: the last worker is not replaced.
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await errorOf(s.hashFinder().find({ desiredName: "crash" }))).code, Code.Internal);
+  }
+  assert.equal(s.server.pool.stats().workers, 0);
+  for (const service of ["", "hash_name.HashFinder"]) {
+    assert.equal((await health.check({ service })).status, ServingStatus.NOT_SERVING, `"${service}"`);
+  }
+  assert.equal((await errorOf(s.hashFinder().find({ desiredName: "aa" }))).code, Code.Internal);
+  const line = await s.log.waitFor((e) => e.event === "pool" && e.phase === "broken");
+  assert.equal(line.level, "error");
+  assert.match(String(line.error), /exited with code 70/);
 });
