@@ -7,7 +7,7 @@
  * and a deadline too far away for Node's timers is dropped instead of firing at once (deadline.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import {
   Code,
   ConnectError,
@@ -70,6 +70,7 @@ export function createNodeHandler(
       return;
     }
     dropUntimeableDeadline(uReq.header);
+    stopUnreadRequestAfterAnswer(req, res);
     const started = performance.now();
     handler(uReq)
       .then((uRes) => {
@@ -91,6 +92,26 @@ export function createNodeHandler(
         });
       });
   };
+}
+
+/**
+ * A call answered before its request was complete (a message over 4 MiB refused, an UpdateTasks failed mid-stream)
+ * leaves the client sending a body nobody wants: it was read and thrown away until the client was done, and the
+ * stream stayed open as long. Once the trailers are out, RST_STREAM NO_ERROR asks the client to stop, as RFC 9113
+ * §8.1 allows a server that has sent a complete response.
+ */
+function stopUnreadRequestAfterAnswer(req: NodeRequest, res: NodeResponse): void {
+  if (!("stream" in res)) return; // HTTP/1.1
+  const stream = res.stream;
+  // Http2ServerResponse submits the trailers from its own listener, added when it was made. The reset waits one
+  // turn: nghttp2 sends a RST_STREAM ahead of frames still queued, and a reset submitted at once overtook the
+  // trailers (the client saw no status); by the next turn Node's session has written them out.
+  stream.once("wantTrailers", () => {
+    if ((req as Http2ServerRequest).complete) return;
+    setImmediate(() => {
+      if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
+    });
+  });
 }
 
 /** Longest client-supplied value quoted back in a message or a log line. */

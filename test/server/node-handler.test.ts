@@ -163,3 +163,56 @@ describe("a deadline beyond Node's longest timer (2^31−1 ms, about 24.8 days)"
     assert.equal((JSON.parse(response.body) as { secret?: string }).secret, "ZA==");
   });
 });
+
+describe("a call answered before its request is complete", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  test("refused for its size while the client still sends: trailers, then RST_STREAM NO_ERROR stops the body", async () => {
+    const session = connectHttp2(`http://${s.address}`);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": FIND,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.on("error", () => {});
+      const trailers = new Promise<string | undefined>((resolve) =>
+        stream.once("trailers", (t) => resolve(String(t["grpc-status"]))),
+      );
+      const closed = new Promise<void>((resolve) => stream.once("close", () => resolve()));
+      stream.resume();
+      // A message declared 5 MiB long, its body sent a chunk at a time and never ended by the client.
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(5 * 1024 * 1024, 1);
+      stream.write(prefix);
+      const chunk = Buffer.alloc(16_384, 1);
+      let sent = 0;
+      const sending = setInterval(() => {
+        if (stream.closed || sent >= 5 * 1024 * 1024) return;
+        stream.write(chunk);
+        sent += chunk.length;
+      }, 2);
+      try {
+        assert.equal(await trailers, String(Code.ResourceExhausted));
+        // Without the reset the stream stays open for as long as the client goes on sending, and after.
+        const outcome = await Promise.race([
+          closed.then(() => "closed"),
+          sleep(10_000).then(() => "still open"),
+        ]);
+        assert.equal(outcome, "closed");
+        assert.equal(stream.rstCode, 0, "NO_ERROR: the answer stands");
+        assert.ok(sent < 5 * 1024 * 1024, `the client stopped sending (${sent} bytes sent)`);
+      } finally {
+        clearInterval(sending);
+      }
+    } finally {
+      session.destroy();
+    }
+  });
+});
