@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { Agent, createServer as createHttp1Server, request } from "node:http";
-import { createServer as createHttp2Server } from "node:http2";
+import { connect as connectHttp2, createServer as createHttp2Server } from "node:http2";
 import { connect, createServer as createNetServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
 import { routeConnection } from "../../src/server/protocol-mux.ts";
@@ -128,6 +128,88 @@ describe("the protocol mux", () => {
       }
     } finally {
       net.close();
+    }
+  });
+
+  // The sniff timeout is for a connection neither server owns yet. Left armed, it would close every connection
+  // idle that long once routed: an HTTP/2 connection between calls, or one whose only stream (a Watch) is quiet.
+  // (The HTTP/1.1 server sets its own keep-alive timeout on the socket; the HTTP/2 server sets none.)
+  test("a routed connection is no longer under the sniff timeout: idle for many times it, it still serves", {
+    timeout: 10_000,
+  }, async () => {
+    const h1 = createHttp1Server(() => assert.fail("no request expected"));
+    const h2 = createHttp2Server((_req, res) => res.end("ok"));
+    const net = createNetServer((socket) => routeConnection(socket, h2, h1, 100));
+    net.listen(0, "127.0.0.1");
+    await once(net, "listening");
+    const address = net.address();
+    assert.ok(address !== null && typeof address === "object");
+    const session = connectHttp2(`http://127.0.0.1:${address.port}`);
+    session.on("error", () => {});
+    let closed = false;
+    session.on("close", () => {
+      closed = true;
+    });
+    const ask = async () => {
+      const stream = session.request({ ":path": "/" });
+      stream.setEncoding("utf8");
+      let body = "";
+      stream.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      await once(stream, "end");
+      return body;
+    };
+    try {
+      assert.equal(await ask(), "ok");
+      // Ten sniff timeouts with nothing on the wire.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(closed, false, "the idle connection was closed");
+      assert.equal(await ask(), "ok");
+    } finally {
+      session.destroy();
+      net.close();
+    }
+  });
+
+  // Before a server owns the socket, nothing else listens for its errors: one unhandled ECONNRESET there would
+  // end the process, so any client could take the server down by resetting mid-preface.
+  test("a connection reset before it says which protocol it speaks is closed; the mux goes on", {
+    timeout: 10_000,
+  }, async () => {
+    const h1 = createHttp1Server((_req, res) => res.end("ok"));
+    const h2 = createHttp2Server(() => assert.fail("no stream expected"));
+    const serverSide: Promise<void>[] = [];
+    const net = createNetServer((socket) => {
+      // Not events.once: it would listen for 'error' itself and hide a missing handler.
+      serverSide.push(new Promise((resolve) => socket.on("close", () => resolve())));
+      routeConnection(socket, h2, h1, 10_000);
+    });
+    net.listen(0, "127.0.0.1");
+    await once(net, "listening");
+    const address = net.address();
+    assert.ok(address !== null && typeof address === "object");
+    try {
+      const client = connect(address.port, "127.0.0.1");
+      await once(client, "connect");
+      client.write("PRI * HTTP/2.0\r\n");
+      await waitUntil("the server has the connection", () => serverSide.length === 1);
+      client.resetAndDestroy();
+      await serverSide[0];
+      const next = connect(address.port, "127.0.0.1");
+      await once(next, "connect");
+      next.setEncoding("latin1");
+      let received = "";
+      next.on("data", (chunk: string) => {
+        received += chunk;
+      });
+      next.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      await once(next, "end");
+      assert.match(received, /^HTTP\/1\.1 200 /);
+      next.destroy();
+    } finally {
+      net.close();
+      h1.close();
     }
   });
 });

@@ -22,6 +22,13 @@ describe("server options", () => {
     }
   });
 
+  // --max-running defaults to 4 × workers: the workers the user chose, not the CPU count the default was made of.
+  test("--workers without --max-running sets it to 4 × workers; an explicit --max-running wins", () => {
+    assert.equal(resolveServerOptions({ workers: "3" }).maxRunning, 12);
+    assert.equal(resolveServerOptions({ workers: "3", maxRunning: "5" }).maxRunning, 5);
+    assert.equal(resolveServerOptions({ maxRunning: "5", workers: "3" }).maxRunning, 5);
+  });
+
   test("an empty --host is refused, not taken as every interface", () => {
     for (const bad of ["", " "]) {
       assert.throws(

@@ -64,10 +64,15 @@ describe("shutdown", () => {
     await once(session, "connect");
     const goaway = once(session, "goaway");
     // A call that outlasts the grace keeps the server draining while we look.
-    const running = errorOf(s.hashFinder().find({ desiredName: NEVER }));
+    let callEnded = false;
+    const running = errorOf(s.hashFinder().find({ desiredName: NEVER })).finally(() => {
+      callEnded = true;
+    });
     await waitUntil("the search is running", () => s.server.pool.stats().busyWorkers > 0);
     const stopping = s.server.shutdown(1_000);
     await goaway;
+    // When the drain starts, not when the grace is over (connections are destroyed then, GOAWAY or not).
+    assert.equal(callEnded, false, "GOAWAY came only after the running call had been ended");
     const [host, port] = s.address.split(":") as [string, string];
     const refused = await new Promise<string>((resolve) => {
       const socket = connectTcp(Number(port), host, () => {
@@ -111,6 +116,33 @@ describe("shutdown", () => {
     await stopping;
     // Without the GOAWAY the session stayed open until the unwind's 1 s was up, then was destroyed.
     assert.ok(performance.now() - started < 900, "the drained connection closed on its own");
+  });
+
+  // The store closes last: a call that finishes within the grace still reads and writes, and its write is durable.
+  test("a client stream that half-closes during the grace period is applied", async (t) => {
+    const s = await startTestServer();
+    t.after(() => s.close());
+    const todo = s.todo();
+    const { id } = await todo.addTask({ description: "old", dueDate: { seconds: 4_102_444_800n, nanos: 0 } });
+    const halfClose = Promise.withResolvers<void>();
+    async function* requests() {
+      yield { id, description: "new" };
+      await halfClose.promise;
+    }
+    const update = todo.updateTasks(requests());
+    await waitUntil("the update stream is open", () => s.server.calls.active > 0);
+    const stopping = s.server.shutdown(10_000);
+    halfClose.resolve();
+    await update;
+    await stopping;
+    const store = await openSqliteStore(s.dataDir);
+    t.after(() => store.close());
+    const signal = new AbortController().signal;
+    const user = await store.userForToken(signal, s.localToken);
+    assert.ok(user !== undefined);
+    const descriptions: string[] = [];
+    for await (const task of store.listTasks(signal, user)) descriptions.push(task.description);
+    assert.deepEqual(descriptions, ["new"]);
   });
 
   test("a client stream still open at shutdown ends with UNAVAILABLE and applies nothing", async (t) => {
