@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -71,4 +72,25 @@ test("an abort between messages ends the stream at the next one", async () => {
     }
   }, /cancelled/);
   assert.deepEqual(seen, [0, 1, 2]);
+});
+
+// The contract says the abort listener goes when iteration ends, whichever way: a signal that outlives the
+// stream (the shutdown signal, a CLI's Ctrl-C controller) must not collect one listener per stream.
+test("no listener is left on the signal once the stream ends: done, broken out of, or failed", async () => {
+  const controller = new AbortController();
+  const listeners = () => getEventListeners(controller.signal, "abort").length;
+  for await (const _ of untilAborted(controller.signal, messages(3))) {
+    assert.equal(listeners(), 1, "one listener while the stream is read");
+  }
+  assert.equal(listeners(), 0, "after the source ended");
+  for await (const message of untilAborted(controller.signal, messages(3))) if (message === 1) break;
+  assert.equal(listeners(), 0, "after the reader broke out");
+  async function* failing(): AsyncGenerator<number> {
+    yield 0;
+    throw new Error("source failed");
+  }
+  await assert.rejects(async () => {
+    for await (const _ of untilAborted(controller.signal, failing()));
+  }, /source failed/);
+  assert.equal(listeners(), 0, "after the source failed");
 });

@@ -153,6 +153,19 @@ describe("HashFinder validation", () => {
     assert.equal(error.code, Code.InvalidArgument);
     assert.match(error.rawMessage, /^interesting_hamming_distance:/);
   });
+
+  // The limits are inclusive: 28 characters is as long as a base64 SHA-1, so a name that long is valid (and at
+  // distance 28 every candidate matches it, the first one included).
+  test("a 28-character desired_name is valid", async () => {
+    const res = await s.hashFinder().find({ desiredName: "a".repeat(28), idealHammingDistance: 28 });
+    assert.equal(res.candidatesSearched, 1n);
+  });
+
+  // Find, like the reference, ignores interesting_hamming_distance: a negative one is not refused there.
+  test("Find ignores interesting_hamming_distance, even a negative one", async () => {
+    const res = await s.hashFinder().find({ desiredName: "aa", interestingHammingDistance: -1 });
+    assert.equal(res.secret, "ZA==");
+  });
 });
 
 describe("HashFinder cancellation contract", () => {
@@ -291,6 +304,7 @@ describe("HashFinder limits and budget", () => {
       assert.deepEqual([line.cause, line.candidates], ["budget", 20_000]);
 
       const received: bigint[] = [];
+      const rangeLogged = s.nextCallLog("hash_name.HashFinder/FindRange");
       const streamed = errorOf(
         (async () => {
           for await (const res of s
@@ -303,6 +317,12 @@ describe("HashFinder limits and budget", () => {
       assert.equal((await streamed).code, Code.ResourceExhausted);
       assert.ok(received.length > 0, "interesting candidates before the budget were streamed");
       assert.ok(received.every((n) => n <= 20_000n));
+      // The stream's log line too says why it ended, and how many messages went out before.
+      const rangeLine = await rangeLogged;
+      assert.deepEqual(
+        [rangeLine.outcome, rangeLine.cause, rangeLine.candidates, rangeLine.messages],
+        ["RESOURCE_EXHAUSTED", "budget", 20_000, received.length],
+      );
     } finally {
       await s.close();
     }

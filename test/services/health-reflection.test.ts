@@ -260,6 +260,8 @@ for (const version of [ReflectionV1, ReflectionV1alpha]) {
         ["todo.v2.Task.due_date", "todo/v2/todo.proto"],
         ["grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc/health/v1/health.proto"],
         ["google.protobuf.Timestamp", "google/protobuf/timestamp.proto"],
+        // Fully-qualified, as a descriptor's type references spell it (".pkg.Type"): tools send it so.
+        [".hash_name.HashNameRequest", "hash_name/hash_name.proto"],
       ];
       const replies = await f.reflect(
         version,

@@ -20,7 +20,7 @@ import {
 } from "../../src/gen/todo/v2/todo_pb.ts";
 import { MAX_REQUEST_MESSAGE_BYTES, type ServerDependencies } from "../../src/server/create-server.ts";
 import { MAX_UPDATES_PER_STREAM } from "../../src/services/todo-validate.ts";
-import { MAX_UPDATE_BYTES_PER_STREAM } from "../../src/services/update-memory.ts";
+import { heldBytes, MAX_UPDATE_BYTES_PER_STREAM } from "../../src/services/update-memory.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type {
   Due,
@@ -465,6 +465,23 @@ describe("UpdateTasks memory limits", () => {
     assert.equal(listed?.task?.description, "keep");
   });
 
+  // The limit is what a stream may hold, so exactly that much is accepted: one byte more is refused.
+  test("a stream may hold exactly its byte limit, not one update more", async () => {
+    const perUpdate = heldBytes({ id: 1n, description: LONGEST });
+    const s = await startTestServer({}, { todoLimits: { maxUpdateBytesPerStream: 2 * perUpdate } });
+    after(() => s.close());
+    const client = s.todo();
+    const { id } = await client.addTask({ description: "keep", dueDate: FAR });
+    await client.updateTasks(
+      from([update({ id, description: LONGEST }), update({ id, description: LONGEST })]),
+    );
+    const error = await errorOf(
+      client.updateTasks(from(Array.from({ length: 3 }, () => update({ id, description: LONGEST })))),
+    );
+    assert.equal(error.code, Code.ResourceExhausted);
+    assert.match(error.rawMessage, new RegExp(`limit is ${2 * perUpdate} bytes`));
+  });
+
   describe("server-wide, across open streams", () => {
     // Room for four of the longest updates (4,128 bytes each as counted), not five.
     const LIMIT = 20_000;
@@ -808,6 +825,20 @@ describe("who may see what", () => {
     assert.equal(line.cause, undefined);
     const found = await s.hashFinder().find({ desiredName: "aa" });
     assert.equal(found.secret, "ZA==");
+  });
+
+  // HTTP auth schemes are case-insensitive (RFC 9110 §11.1), and hand-typed headers (grpcurl -H) vary.
+  test('the scheme is case-insensitive: "bearer <token>" and "BEARER <token>" are accepted', async () => {
+    for (const scheme of ["bearer", "BEARER"]) {
+      const { id } = await s
+        .todo(null)
+        .addTask(
+          { description: scheme, dueDate: FAR },
+          { headers: { authorization: `${scheme} ${s.localToken}` } },
+        );
+      assert.ok(id > 0n, scheme);
+      await drain(s.todo().deleteTasks(from([{ id }])));
+    }
   });
 
   test("two users cannot see or change each other's tasks: NOT_FOUND as for an id that does not exist", async () => {
