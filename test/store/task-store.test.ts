@@ -156,6 +156,23 @@ for (const kind of storeKinds) {
       await store.close();
     });
 
+    // A reader that never waits on I/O (the server's, while the client's window is open) only yields to
+    // microtasks: without a turn of the event loop between pages, an abort from the network or a timer could not
+    // land until the whole listing had been read.
+    test("listTasks gives the event loop a turn between pages: an abort from a timer or I/O lands", async () => {
+      const { store, alice } = await setup();
+      await addMany(store, alice, 10);
+      const controller = new AbortController();
+      let pagesRead = 0;
+      setImmediate(() => controller.abort(new Error("from the network")));
+      await assert.rejects(
+        collect(store.listTasks(controller.signal, alice, { pageSize: 2, onPageRead: () => pagesRead++ })),
+        /from the network/,
+      );
+      assert.equal(pagesRead, 1);
+      await store.close();
+    });
+
     test("listTasks with an already aborted signal reads nothing", async () => {
       const { store, alice } = await setup();
       await addMany(store, alice, 3);
