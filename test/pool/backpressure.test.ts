@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Hit } from "../../src/pool/pool.ts";
 import { searchPlain } from "../../src/search/reference.ts";
-import { collect, DOCTOR_RANGE, find, noAbort, usePool } from "./helpers.ts";
+import { waitUntil } from "../helpers/wait.ts";
+import { collect, DOCTOR_RANGE, find, NEVER, noAbort, usePool } from "./helpers.ts";
 
 test("a consumer that does not read pauses its search; memory stays bounded; reading resumes it", {
   timeout: 60_000,
@@ -84,4 +86,57 @@ test("a search cancelled while it waits for its reader ends at once and leaves n
   // Its place and slot are free: the next search runs.
   const next = await collect(pool.search(noAbort(), { query: find("doc", 0), budget: 0, client: "c" }));
   assert.deepEqual(next.hits, [{ index: 448, distance: 0 }]);
+});
+
+// Parking gives the place up at once: a search already queued behind the unread one takes it then, not only when
+// some other search happens to end.
+test("a search queued behind one whose consumer stops reading runs as soon as that one parks", {
+  timeout: 30_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1, maxRunning: 1, maxBufferedHits: 16, sliceSize: 512 });
+  const unread = pool.search(noAbort(), { query: DOCTOR_RANGE, budget: 0, client: "slow" });
+  const queued = pool.search(noAbort(), { query: find("doc", 0), budget: 0, client: "other" });
+  assert.equal(pool.stats().queued, 1, "no place for it while the first search runs");
+  const { hits, error } = await collect(queued);
+  assert.equal(error, undefined);
+  assert.deepEqual(hits, [{ index: 448, distance: 0 }]);
+  assert.equal(pool.stats().waitingForReader, 1);
+  assert.deepEqual((await collect(unread)).hits, searchPlain("doctor", 1, 3, 0, Number.MAX_SAFE_INTEGER));
+});
+
+// A parked search was admitted before anything now queued: when its reader comes back it goes to the head of the
+// queue, and takes the next free place before searches that arrived while it waited.
+test("a parked search whose reader comes back takes the next free place before later arrivals", {
+  timeout: 60_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1, maxRunning: 1, maxBufferedHits: 16, sliceSize: 512 });
+  const parked = pool.search(noAbort(), { query: DOCTOR_RANGE, budget: 0, client: "slow" });
+  await pool.whenIdle();
+  assert.equal(pool.stats().waitingForReader, 1);
+  const holder = new AbortController();
+  const holding = pool.search(holder.signal, { query: NEVER, budget: 0, client: "holder" });
+  const later = new AbortController();
+  const arrivedLater = pool.search(later.signal, { query: NEVER, budget: 0, client: "later" });
+  assert.deepEqual([pool.stats().running, pool.stats().queued], [1, 1]);
+  // Read the parked search's buffer until it is back in the queue (it asks for no place before that).
+  const reader = parked[Symbol.asyncIterator]();
+  const hits: Hit[] = [];
+  while (pool.stats().waitingForReader === 1) {
+    const next = await reader.next();
+    if (next.done) assert.fail("the search ended while parked");
+    hits.push(next.value);
+  }
+  assert.equal(pool.stats().queued, 2);
+  const startedBefore = parked.slicesStarted;
+  holder.abort(new Error("done"));
+  await waitUntil("the parked search runs again", () => parked.slicesStarted > startedBefore);
+  assert.equal(arrivedLater.slicesStarted, 0, "the later search was not given the place first");
+  later.abort(new Error("done"));
+  for (;;) {
+    const next = await reader.next();
+    if (next.done) break;
+    hits.push(next.value);
+  }
+  assert.deepEqual(hits, searchPlain("doctor", 1, 3, 0, Number.MAX_SAFE_INTEGER));
+  await Promise.all([collect(holding), collect(arrivedLater)]);
 });

@@ -111,3 +111,48 @@ test("a pool whose workers all died: searches are refused, and health says NOT_S
   assert.equal(line.level, "error");
   assert.match(String(line.error), /exited with code 70/);
 });
+
+/** One search that kills the worker running its only slice (a budget of 10 candidates is one slice). */
+async function crashOnce(pool: ReturnType<typeof usePool>): Promise<void> {
+  const { error } = await collect(
+    pool.search(noAbort(), { query: find("crash", 0), budget: 10, client: "c" }),
+  );
+  assert.equal(ConnectError.from(error).code, Code.Internal);
+  await pool.whenIdle();
+}
+
+// The streak counts deaths in a row: a slice finishing in between starts it again, so a pool that crashes now
+// and then over a long life keeps replacing its workers.
+test("crashes with slices finishing in between are not a streak: every worker is replaced", {
+  timeout: 60_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 2, workerUrl: crashingWorker });
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 3; i++) await crashOnce(pool);
+    const { hits } = await collect(pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" }));
+    assert.deepEqual(hits, [{ index: 101, distance: 0 }]);
+    assert.equal(pool.stats().workers, 2, `round ${round}`);
+  }
+});
+
+// With no worker left nothing can run: searches still waiting fail at once instead of waiting for ever, and
+// later ones are refused.
+test("when the last worker is lost, the searches left fail with INTERNAL and new ones are refused", {
+  timeout: 30_000,
+}, async (t) => {
+  const pool = usePool(t, { workers: 1, maxRunning: 1, workerUrl: crashingWorker });
+  for (let i = 0; i < 4; i++) await crashOnce(pool);
+  assert.equal(pool.stats().workers, 1);
+  const last = pool.search(noAbort(), { query: find("crash", 0), budget: 10, client: "c" });
+  const waiting = pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" });
+  assert.equal(pool.stats().queued, 1);
+  const [lastEnd, waitingEnd] = await Promise.all([collect(last), collect(waiting)]);
+  assert.equal(ConnectError.from(lastEnd.error).code, Code.Internal);
+  assert.equal(ConnectError.from(waitingEnd.error).code, Code.Internal);
+  assert.deepEqual(waitingEnd.hits, []);
+  assert.equal(pool.stats().workers, 0);
+  assert.throws(
+    () => pool.search(noAbort(), { query: find("aa", 0), budget: 0, client: "c" }),
+    (error) => ConnectError.from(error).code === Code.Internal,
+  );
+});
