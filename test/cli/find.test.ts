@@ -135,3 +135,17 @@ describe("cancelkit find, when the connection drops", () => {
     assert.match(cli.stderr(), new RegExp(`^server at 127\\.0\\.0\\.1:${port} ended the call: `));
   });
 });
+
+describe("cancelkit find, when the server shuts down", () => {
+  // A server that is stopping answered: "unreachable" would send the user looking for a network problem.
+  test("a call ended by the server's shutdown: exit 6, 'server unavailable', not 'unreachable'", async (t) => {
+    const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close());
+    const cli = spawnCli(["find", NEVER, "--server", s.address]);
+    t.after(() => cli.kill());
+    await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
+    await s.server.shutdown(0);
+    assert.equal(await cli.exited, 6);
+    assert.equal(cli.stderr().trim(), "server unavailable: server shutting down");
+  });
+});
