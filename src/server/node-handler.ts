@@ -16,8 +16,12 @@ import {
   type ContextValues,
   createConnectRouter,
 } from "@connectrpc/connect";
-import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
+import {
+  createAsyncIterable,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
+import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import {
   compressionBrotli,
   compressionGzip,
@@ -73,13 +77,14 @@ export function createNodeHandler(
     stopUnreadRequestAfterAnswer(req, res);
     const started = performance.now();
     handler(uReq)
-      .then((uRes) => {
+      .then(async (answer) => {
+        let uRes = answer;
         // Connect answered without running any interceptor (message over readMaxBytes, undecodable, unsupported
         // encoding): its status is already in the response, so log it now, before writing, which may wait for
         // a client still sending the refused body.
         if (!info.intercepted) {
           const method = `${handler.service.typeName}/${handler.method.name}`;
-          logRefusedCall(options.log, method, info.peer, uRes, started);
+          uRes = await logRefusedCall(options.log, method, info.peer, uRes, started);
         }
         return universalResponseToNodeResponse(uRes, res);
       })
@@ -159,30 +164,52 @@ function refuseRequest(
 /**
  * The call line of a request Connect answered without running any interceptor (message over readMaxBytes,
  * undecodable, unsupported encoding), so that every call still has one. Its status is the one sent: grpc-status
- * (gRPC, gRPC-Web: in the trailers, or the headers of a trailers-only answer), else the HTTP status (Connect).
+ * (gRPC, gRPC-Web: in the trailers, or the headers of a trailers-only answer), else, for a Connect unary error,
+ * the code in its JSON body. Returns the response to write (the same, with its body read back in if it was read).
  */
-function logRefusedCall(
+async function logRefusedCall(
   log: Logger,
   method: string,
   peer: string,
   uRes: UniversalServerResponse,
   started: number,
-): void {
+): Promise<UniversalServerResponse> {
   const trailer = new Headers(uRes.trailer);
   const header = new Headers(uRes.header);
-  const code = sentCode(trailer.get("grpc-status") ?? header.get("grpc-status"), uRes.status);
-  const message = trailer.get("grpc-message") ?? header.get("grpc-message");
+  const grpcStatus = trailer.get("grpc-status") ?? header.get("grpc-status");
+  let answer = uRes;
+  let code: Code | undefined;
+  let message: string | undefined;
+  if (grpcStatus !== null) {
+    code = Number(grpcStatus) === 0 ? undefined : (Number(grpcStatus) as Code);
+    const sent = trailer.get("grpc-message") ?? header.get("grpc-message");
+    message = sent === null ? undefined : decodeURIComponent(sent);
+  } else if (uRes.status !== 200) {
+    // A Connect unary error: the HTTP status is shared by several codes (429 reads back as UNAVAILABLE, not the
+    // RESOURCE_EXHAUSTED that was sent); the code is in the body, one small JSON chunk already in memory.
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of uRes.body ?? []) chunks.push(chunk);
+    answer = { ...uRes, body: createAsyncIterable(chunks) };
+    const fallback = new ConnectError(`HTTP ${uRes.status}`, codeFromHttpStatus(uRes.status));
+    const sent = header.has("content-encoding") ? fallback : errorOf(Buffer.concat(chunks), fallback);
+    code = sent.code;
+    message = sent.rawMessage;
+  }
   log.info("call", {
     method,
     peer,
     outcome: code === undefined ? "ok" : STATUS_NAMES[code],
     durationMs: durationSince(started),
-    error: message === null ? undefined : decodeURIComponent(message),
+    error: message,
   });
+  return answer;
 }
 
-/** The status code an answer carried: its grpc-status if it has one, else its HTTP status; undefined for OK. */
-function sentCode(grpcStatus: string | null, httpStatus: number): Code | undefined {
-  if (grpcStatus !== null) return Number(grpcStatus) === 0 ? undefined : (Number(grpcStatus) as Code);
-  return httpStatus === 200 ? undefined : codeFromHttpStatus(httpStatus);
+/** The error a Connect error body states, or `fallback` if it states none. */
+function errorOf(body: Uint8Array, fallback: ConnectError): ConnectError {
+  try {
+    return errorFromJsonBytes(body, undefined, fallback);
+  } catch {
+    return fallback;
+  }
 }

@@ -245,6 +245,23 @@ describe("AddTask", () => {
     await drain(client.deleteTasks(from([{ id }])));
   });
 
+  // Over Connect the refusal is an HTTP status (429) shared with UNAVAILABLE, and the code is in the JSON body:
+  // the log must say what the client was told, not what the HTTP status maps back to.
+  test("the same refusal over Connect (HTTP/1.1) is logged as the RESOURCE_EXHAUSTED the client gets", async () => {
+    const client = createClient(TodoService, s.connectHttp1());
+    const logged = s.nextCallLog("todo.v2.TodoService/AddTask");
+    const error = await errorOf(
+      client.addTask(
+        { description: "x".repeat(MAX_REQUEST_MESSAGE_BYTES), dueDate: FAR },
+        { headers: { authorization: `Bearer ${s.localToken}` } },
+      ),
+    );
+    assert.equal(error.code, Code.ResourceExhausted);
+    const line = await logged;
+    assert.equal(line.outcome, "RESOURCE_EXHAUSTED");
+    assert.match(String(line.error), /readMaxBytes/);
+  });
+
   test("returns ascending ids that are never reused, even after a delete of the highest", async () => {
     const client = s.todo();
     const a = (await client.addTask({ description: "a", dueDate: FAR })).id;
