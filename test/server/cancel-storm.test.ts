@@ -5,13 +5,23 @@
  * one connection may not hold streams without limit.
  */
 import assert from "node:assert/strict";
-import { connect, constants } from "node:http2";
-import { test } from "node:test";
+import { type ClientHttp2Session, connect, constants } from "node:http2";
+import { type TestContext, test } from "node:test";
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.ts";
 import { errorOf } from "../helpers/call-error.ts";
-import { startTestServer } from "../helpers/server.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitUntil } from "../helpers/wait.ts";
+
+/** A server, and a raw HTTP/2 session to it; both closed after the test. */
+async function serverAndSession(t: TestContext): Promise<{ s: TestServer; session: ClientHttp2Session }> {
+  const s = await startTestServer();
+  t.after(() => s.close());
+  const session = connect(`http://${s.address}`);
+  t.after(() => session.destroy());
+  session.on("error", () => {});
+  return { s, session };
+}
 
 test("2,000 calls cancelled back to back on one connection all end as cancelled", {
   timeout: 60_000,
@@ -47,11 +57,7 @@ test("2,000 calls cancelled back to back on one connection all end as cancelled"
 test("a client that resets streams by the tens of thousands is still cut off", {
   timeout: 60_000,
 }, async (t) => {
-  const s = await startTestServer();
-  t.after(() => s.close());
-  const session = connect(`http://${s.address}`);
-  t.after(() => session.destroy());
-  session.on("error", () => {});
+  const { session } = await serverAndSession(t);
   const goaway = new Promise<number>((resolve) => session.once("goaway", resolve));
   let opened = 0;
   // Open and reset at once, without waiting for anything: the shape of the rapid-reset attack.
@@ -74,11 +80,7 @@ test("a client that resets streams by the tens of thousands is still cut off", {
 test("a connection may hold 1,000 streams at once: the server says so in its SETTINGS, and serves them all", {
   timeout: 60_000,
 }, async (t) => {
-  const s = await startTestServer();
-  t.after(() => s.close());
-  const session = connect(`http://${s.address}`);
-  t.after(() => session.destroy());
-  session.on("error", () => {});
+  const { s, session } = await serverAndSession(t);
   await new Promise((resolve) => session.once("remoteSettings", resolve));
   // Without a limit Node advertises none, and one connection could open streams by the hundred thousand.
   assert.equal(session.remoteSettings.maxConcurrentStreams, 1000);

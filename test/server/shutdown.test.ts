@@ -6,7 +6,7 @@ import { connect as connectHttp2, constants } from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { describe, type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -15,11 +15,23 @@ import { HashFinder, HashNameRequestSchema } from "../../src/gen/hash_name/hash_
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { errorOf } from "../helpers/call-error.ts";
 import { rawGrpcCall } from "../helpers/raw-grpc.ts";
-import { startTestServer } from "../helpers/server.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
 const NEVER = "\u0000\u0000\u0000\u0000";
+
+/** The local user's task descriptions, read back from the stopped server's database. */
+async function storedDescriptions(t: TestContext, s: TestServer): Promise<string[]> {
+  const store = await openSqliteStore(s.dataDir);
+  t.after(() => store.close());
+  const signal = new AbortController().signal;
+  const user = await store.userForToken(signal, s.localToken);
+  assert.ok(user !== undefined);
+  const descriptions: string[] = [];
+  for await (const task of store.listTasks(signal, user)) descriptions.push(task.description);
+  return descriptions;
+}
 
 describe("shutdown", () => {
   test("a call still running after the grace period ends with UNAVAILABLE 'server shutting down'", async (t) => {
@@ -135,14 +147,7 @@ describe("shutdown", () => {
     halfClose.resolve();
     await update;
     await stopping;
-    const store = await openSqliteStore(s.dataDir);
-    t.after(() => store.close());
-    const signal = new AbortController().signal;
-    const user = await store.userForToken(signal, s.localToken);
-    assert.ok(user !== undefined);
-    const descriptions: string[] = [];
-    for await (const task of store.listTasks(signal, user)) descriptions.push(task.description);
-    assert.deepEqual(descriptions, ["new"]);
+    assert.deepEqual(await storedDescriptions(t, s), ["new"]);
   });
 
   test("a client stream still open at shutdown ends with UNAVAILABLE and applies nothing", async (t) => {
@@ -165,14 +170,7 @@ describe("shutdown", () => {
     assert.equal((await update).code, Code.Unavailable);
     const line = await s.callLog("todo.v2.TodoService/UpdateTasks");
     assert.deepEqual([line.outcome, line.cause], ["UNAVAILABLE", "shutdown"]);
-    const store = await openSqliteStore(s.dataDir);
-    t.after(() => store.close());
-    const signal = new AbortController().signal;
-    const user = await store.userForToken(signal, s.localToken);
-    assert.ok(user !== undefined);
-    const descriptions: string[] = [];
-    for await (const task of store.listTasks(signal, user)) descriptions.push(task.description);
-    assert.deepEqual(descriptions, ["kept"]);
+    assert.deepEqual(await storedDescriptions(t, s), ["kept"]);
   });
 
   test("SIGTERM: the process drains, ends what is left with UNAVAILABLE, and exits 0", async () => {
