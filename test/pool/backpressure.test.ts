@@ -129,8 +129,10 @@ test("a parked search whose reader comes back takes the next free place before l
   assert.equal(pool.stats().queued, 2);
   const startedBefore = parked.slicesStarted;
   holder.abort(new Error("done"));
+  // Had the later search, which never ends, been given the place first, the parked one would never run again.
+  // (Once running, the parked one may fill its buffer and park again, and the later one then runs: no check of
+  // the later one's slices here, they may have started by the time this sees the parked one's.)
   await waitUntil("the parked search runs again", () => parked.slicesStarted > startedBefore);
-  assert.equal(arrivedLater.slicesStarted, 0, "the later search was not given the place first");
   later.abort(new Error("done"));
   for (;;) {
     const next = await reader.next();
