@@ -50,13 +50,13 @@ export function delay(signal: AbortSignal, ms: number): Promise<void> {
 /**
  * Like AbortSignal.timeout(ms), but its timer keeps the process alive: AbortSignal.timeout's timer is unref'd,
  * so a shutdown waiting on it in an otherwise idle process would never wake. Waits at most MAX_TIMER_MS. Call
- * `clear()` when done.
+ * `clear()` when done. `reason` makes the abort reason (default: an Error saying how long it waited).
  */
-export function refTimeout(ms: number): { signal: AbortSignal; clear(): void } {
+export function refTimeout(
+  ms: number,
+  reason: () => unknown = () => new Error(`timed out after ${ms} ms`),
+): { signal: AbortSignal; clear(): void } {
   const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`timed out after ${ms} ms`)),
-    Math.min(ms, MAX_TIMER_MS),
-  );
+  const timer = setTimeout(() => controller.abort(reason()), Math.min(ms, MAX_TIMER_MS));
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }

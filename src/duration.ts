@@ -1,5 +1,9 @@
 /** Durations as people type them: "250ms", "10s", "1.5m", "2h"; a bare number means seconds. */
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A day, the longest --timeout and --grace take. */
+export const DAY_MS = 86_400_000;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
 
 /** The accepted values of a duration flag, in whole milliseconds, both ends included. */
 export interface DurationRange {

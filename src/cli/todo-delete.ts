@@ -3,6 +3,7 @@
  * even when Ctrl-C or the deadline stops it with a delete in flight.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { refTimeout } from "../abort.ts";
 import { describeFailure } from "./exit-codes.ts";
 import type { TodoSession } from "./todo-session.ts";
 
@@ -141,15 +142,11 @@ function reportUnanswered(unanswered: Unanswered | undefined, server: string): v
 export async function deleteIds(s: TodoSession, ids: readonly bigint[]): Promise<void> {
   s.signal.throwIfAborted();
   const { timeoutMs } = s.call();
-  const deadline = new AbortController();
-  const timer =
+  const deadline =
     timeoutMs === undefined
       ? undefined
-      : setTimeout(
-          () => deadline.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
-          timeoutMs,
-        );
-  const stop = AbortSignal.any([s.signal, deadline.signal]);
+      : refTimeout(timeoutMs, () => new ConnectError("the operation timed out", Code.DeadlineExceeded));
+  const stop = deadline === undefined ? s.signal : AbortSignal.any([s.signal, deadline.signal]);
   const later = laterInterrupt(s.signal);
   try {
     const unanswered = await deleteLockStep(s, ids, {
@@ -165,7 +162,7 @@ export async function deleteIds(s: TodoSession, ids: readonly bigint[]): Promise
     reportUnanswered(unanswered, s.server);
     if (stop.aborted) throw stop.reason;
   } finally {
-    clearTimeout(timer);
+    deadline?.clear();
     later.dispose();
   }
 }

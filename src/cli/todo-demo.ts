@@ -89,7 +89,7 @@ async function deleteFiller(
   stop: AbortSignal,
   abortNow: AbortSignal,
 ): Promise<Set<bigint>> {
-  const ids = [...filler.ids].sort((a, b) => (a < b ? -1 : 1));
+  const ids = sortedIds(filler.ids);
   const size = Math.ceil(ids.length / FILLER_DELETE_STREAMS);
   const maybe = new Set<bigint>();
   await Promise.all(
@@ -120,6 +120,11 @@ async function deleteFiller(
   return maybe;
 }
 
+/** Task ids in ascending order. */
+function sortedIds(ids: Iterable<bigint>): bigint[] {
+  return [...ids].sort((a, b) => (a < b ? -1 : 1));
+}
+
 /** `a b c`: runs of 3 or more consecutive ids as `$(seq FIRST LAST)`, so that the command stays short. */
 function shellIds(ids: readonly bigint[]): string {
   const parts: string[] = [];
@@ -148,7 +153,7 @@ async function cleanUpFiller(s: TodoSession, filler: Filler): Promise<void> {
     budget.clear();
     later.dispose();
   }
-  const left = [...filler.ids].filter((id) => !maybe.has(id)).sort((a, b) => (a < b ? -1 : 1));
+  const left = sortedIds([...filler.ids].filter((id) => !maybe.has(id)));
   const lines: string[] = [];
   if (left.length > 0) {
     lines.push(
@@ -222,7 +227,7 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
   try {
     say(`--- add ${DEMO_FILLER_TASKS} more tasks due next week, so that the next listing is long`);
     await addFiller(s, DEMO_FILLER_TASKS, filler);
-    const ids = [...filler.ids].sort((a, b) => (a < b ? -1 : 1));
+    const ids = sortedIds(filler.ids);
     say(`added tasks ${ids[0]}…${ids.at(-1)}`);
 
     say(`--- list, cancelling the stream at the first overdue task (${ids.length + 3} tasks in all)`);

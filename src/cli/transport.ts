@@ -2,7 +2,7 @@
 import { connect, type Socket } from "node:net";
 import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type DurationRange, parseDuration } from "../duration.ts";
+import { DAY_MS, type DurationRange, parseDuration } from "../duration.ts";
 import { parseFlags, UsageError } from "./usage-error.ts";
 
 export const DEFAULT_SERVER = "127.0.0.1:50051";
@@ -11,7 +11,7 @@ export const DEFAULT_SERVER = "127.0.0.1:50051";
  * --timeout: from 1 ms to a day. Connect sends it as the grpc-timeout header "<ms>m", which holds at most 8 digits
  * (99999999m ≈ 27.8 h; more is a protocol error at the server), and it treats 0 ms as no deadline at all.
  */
-export const TIMEOUT_RANGE: DurationRange = { minMs: 1, maxMs: 24 * 3_600_000 };
+export const TIMEOUT_RANGE: DurationRange = { minMs: 1, maxMs: DAY_MS };
 
 /** The call deadline from --timeout, in whole ms (undefined: none); a bad value is a UsageError naming the flag. */
 export function parseTimeout(text: string | undefined): number | undefined {

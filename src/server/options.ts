@@ -1,6 +1,6 @@
 /** Server options: defaults that protect the server, validation that names the option, and the --help text. */
 import { availableParallelism } from "node:os";
-import { type DurationRange, formatDuration, parseDuration } from "../duration.ts";
+import { DAY_MS, type DurationRange, formatDuration, parseDuration } from "../duration.ts";
 import { DEFAULT_STOP_WAIT_MS, DEFAULT_YIELD_EVERY_MS } from "../pool/pool.ts";
 
 export interface ServerOptions {
@@ -73,7 +73,7 @@ export const FLAG_NAMES = {
  * --grace: from 0 (end running calls at once) to a day. Node's timers wait at most 2^31−1 ms (24.8 days) and turn
  * a longer wait into 1 ms; a day is more than any call should be given to finish.
  */
-export const GRACE_RANGE: DurationRange = { minMs: 0, maxMs: 24 * 3_600_000 };
+export const GRACE_RANGE: DurationRange = { minMs: 0, maxMs: DAY_MS };
 
 function integer(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   // Digits, optionally grouped with "_" as in 1_000_000; "_" alone or "" would be Number("") = 0.

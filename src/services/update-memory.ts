@@ -39,18 +39,13 @@ export interface StreamMemory {
 
 /** The server-wide account: one per TodoService. */
 export class UpdateMemory {
-  readonly perStreamBytes: number;
-  readonly totalBytes: number;
+  readonly #perStreamBytes: number;
+  readonly #totalBytes: number;
   #held = 0;
 
   constructor(perStreamBytes = MAX_UPDATE_BYTES_PER_STREAM, totalBytes = MAX_HELD_UPDATE_BYTES) {
-    this.perStreamBytes = perStreamBytes;
-    this.totalBytes = totalBytes;
-  }
-
-  /** Bytes held by all open streams. */
-  get held(): number {
-    return this.#held;
+    this.#perStreamBytes = perStreamBytes;
+    this.#totalBytes = totalBytes;
   }
 
   openStream(): StreamMemory {
@@ -58,8 +53,8 @@ export class UpdateMemory {
     return {
       hold: (update) => {
         const bytes = heldBytes(update);
-        if (mine + bytes > this.perStreamBytes) throw tooManyBytes("updates", this.perStreamBytes);
-        if (this.#held + bytes > this.totalBytes) throw updateMemoryFull(this.totalBytes);
+        if (mine + bytes > this.#perStreamBytes) throw tooManyBytes("updates", this.#perStreamBytes);
+        if (this.#held + bytes > this.#totalBytes) throw updateMemoryFull(this.#totalBytes);
         mine += bytes;
         this.#held += bytes;
       },
