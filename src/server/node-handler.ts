@@ -74,8 +74,11 @@ export function createNodeHandler(
       return;
     }
     dropUntimeableDeadline(uReq.header);
-    stopUnreadRequestAfterAnswer(req, res);
     const started = performance.now();
+    // Connect reads a unary or server-streaming request whole before its handler runs, so only a refused request
+    // or a client stream can still be arriving when the answer ends.
+    const requestStreams =
+      handler.method.methodKind === "client_streaming" || handler.method.methodKind === "bidi_streaming";
     handler(uReq)
       .then(async (answer) => {
         let uRes = answer;
@@ -86,6 +89,8 @@ export function createNodeHandler(
           const method = `${handler.service.typeName}/${handler.method.name}`;
           uRes = await logRefusedCall(options.log, method, info.peer, uRes, started);
         }
+        // Before the response is written, so before its trailers are asked for.
+        if (requestStreams || !info.intercepted) stopUnreadRequestAfterAnswer(req, res);
         return universalResponseToNodeResponse(uRes, res);
       })
       .catch((reason: unknown) => {
