@@ -20,7 +20,8 @@ export const EXIT = {
 /**
  * Maps an RPC error to an exit code and a one-line message for stderr. `interrupted`: the person pressed Ctrl-C.
  * Otherwise a CANCELLED is not theirs: a connection the server dropped (it crashed, a proxy cut it) reaches
- * connect-node as CANCELLED too, and is reported as the server's doing.
+ * connect-node as CANCELLED, or, when the socket's reset is read first, as ABORTED caused by ECONNRESET (or a
+ * destroyed stream); both are reported as the server's doing.
  */
 export function describeFailure(
   error: unknown,
@@ -28,11 +29,19 @@ export function describeFailure(
   interrupted: boolean,
 ): { code: number; message: string } {
   const e = ConnectError.from(error);
+  const connectionLost = {
+    code: EXIT.unreachable,
+    message: `server at ${server} ended the call: ${e.rawMessage}`,
+  };
   switch (e.code) {
     case Code.Canceled:
-      return interrupted
-        ? { code: EXIT.cancelled, message: "cancelled" }
-        : { code: EXIT.unreachable, message: `server at ${server} ended the call: ${e.rawMessage}` };
+      return interrupted ? { code: EXIT.cancelled, message: "cancelled" } : connectionLost;
+    case Code.Aborted:
+      // connect-node's code for a transport error under a running call (a Node error with a system code as its
+      // cause); an ABORTED a server sent has no such cause.
+      if (!interrupted && (e.cause as NodeJS.ErrnoException | undefined)?.code !== undefined)
+        return connectionLost;
+      return { code: EXIT.failed, message: `error (${Code[e.code]}): ${e.rawMessage}` };
     case Code.DeadlineExceeded:
       return { code: EXIT.deadline, message: `deadline exceeded: ${e.rawMessage}` };
     case Code.InvalidArgument:

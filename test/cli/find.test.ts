@@ -131,7 +131,7 @@ describe("cancelkit find, when the connection drops", () => {
     t.after(() => cli.kill());
     await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
     for (const socket of sockets) socket.destroy();
-    assert.equal(await cli.exited, 6);
+    assert.equal(await cli.exited, 6, cli.stderr());
     assert.match(cli.stderr(), new RegExp(`^server at 127\\.0\\.0\\.1:${port} ended the call: `));
   });
 });
@@ -145,7 +145,7 @@ describe("cancelkit find, when the server shuts down", () => {
     t.after(() => cli.kill());
     await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
     await s.server.shutdown(0);
-    assert.equal(await cli.exited, 6);
+    assert.equal(await cli.exited, 6, cli.stderr());
     assert.equal(cli.stderr().trim(), "server unavailable: server shutting down");
   });
 });
