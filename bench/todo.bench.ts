@@ -1,7 +1,9 @@
 /**
  * TodoService through the real server over gRPC (h2c): AddTask calls/s with 64 in flight, and ListTasks tasks/s
  * streaming a long list, each against the SQLite store and, as the same-run baseline, the in-memory store.
- * The server runs on this thread; the client runs in a worker thread, so each has its own event loop.
+ * The server runs on this thread. Two clients, each in turn: connect-node in a worker thread (its own event
+ * loop, sharing this process), and grpc-go in its own process (test/interop/go, scenario todo-load), the kind of
+ * client the issue's reference figures come from, which costs the server's cores less.
  * `node bench/todo.bench.ts [--quick]` prints the rows; bench/main.ts imports benchTodo.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,6 +20,7 @@ import { defaultServerOptions } from "../src/server/options.ts";
 import { readTokenFile, tokenPath } from "../src/store/bootstrap.ts";
 import { MemoryTaskStore } from "../src/store/memory.ts";
 import type { TaskStore } from "../src/store/task-store.ts";
+import { buildGoProbe, findGoToolchain, startGoProbe } from "../test/interop/go-probe.ts";
 import type { BenchRow } from "./rows.ts";
 
 const IN_FLIGHT = 64;
@@ -82,8 +85,47 @@ if (!isMainThread && (workerData as ClientJob | undefined)?.role === "todo-bench
   );
 }
 
-/** Starts a server on `store` (or SQLite in a temp dir), fills it to `listed` tasks, runs the client worker. */
-async function measure(store: TaskStore | undefined, adds: number, listed: number): Promise<ClientResult> {
+/** Runs a client's load against the server at `address`: 200 adds to warm up, `adds` timed, one full listing. */
+type LoadClient = (job: ClientJob) => Promise<ClientResult>;
+
+/** The connect-node client, in a worker thread of this process. */
+async function workerClient(job: ClientJob): Promise<ClientResult> {
+  const worker = new Worker(fileURLToPath(import.meta.url), { workerData: job });
+  try {
+    return await new Promise<ClientResult>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`bench client exited with ${code}`)));
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/** The grpc-go client: the probe built from test/interop/go, in its own process. */
+function goClient(binary: string): LoadClient {
+  return async (job) => {
+    const probe = startGoProbe(binary, job.address, ["todo-load", String(job.adds), String(IN_FLIGHT)], {
+      token: job.token,
+      timeoutMs: 600_000,
+    });
+    const result = await probe.result;
+    const { addsPerSecond, tasksPerSecond, listed } = result;
+    if (typeof addsPerSecond !== "number" || typeof tasksPerSecond !== "number" || typeof listed !== "number")
+      throw new Error(`the Go probe's todo-load failed: ${JSON.stringify(result)}`);
+    if (listed < job.listed)
+      throw new Error(`the Go probe listed ${listed}, expected at least ${job.listed}`);
+    return { addsPerSecond, tasksPerSecond };
+  };
+}
+
+/** Starts a server on `store` (or SQLite in a temp dir), fills it to `listed` tasks, runs the client. */
+async function measure(
+  store: TaskStore | undefined,
+  adds: number,
+  listed: number,
+  client: LoadClient,
+): Promise<ClientResult> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-bench-todo-"));
   const server = await startServer(
     { ...defaultServerOptions(), port: 0, workers: 1, dataDir },
@@ -113,29 +155,22 @@ async function measure(store: TaskStore | undefined, adds: number, listed: numbe
       adds,
       listed,
     };
-    const worker = new Worker(fileURLToPath(import.meta.url), { workerData: job });
-    try {
-      return await new Promise<ClientResult>((resolve, reject) => {
-        worker.once("message", resolve);
-        worker.once("error", reject);
-        worker.once("exit", (code) => reject(new Error(`bench client exited with ${code}`)));
-      });
-    } finally {
-      await worker.terminate();
-    }
+    return await client(job);
   } finally {
     await server.shutdown(0);
     await rm(dataDir, { recursive: true, force: true });
   }
 }
 
-/** AddTask calls/s (64 in flight) and ListTasks tasks/s, SQLite against the in-memory baseline. */
-export async function benchTodo(opts: { quick: boolean }): Promise<BenchRow[]> {
-  // --quick must finish in under 30 s; on 2026-12-02 this section's 3,000 adds per store made it 27–28 s.
-  const adds = opts.quick ? 1_500 : 30_000;
-  const listed = opts.quick ? 20_000 : 200_000;
-  const memory = await measure(new MemoryTaskStore(), adds, listed);
-  const sqlite = await measure(undefined, adds, listed);
+/** AddTask calls/s and ListTasks tasks/s for one client, SQLite against the in-memory baseline. */
+async function clientRows(
+  client: LoadClient,
+  who: string,
+  adds: number,
+  listed: number,
+): Promise<BenchRow[]> {
+  const memory = await measure(new MemoryTaskStore(), adds, listed, client);
+  const sqlite = await measure(undefined, adds, listed, client);
   const row = (name: string, unit: string, value: number, baseline: number): BenchRow => ({
     name,
     value: Math.round(value),
@@ -145,18 +180,39 @@ export async function benchTodo(opts: { quick: boolean }): Promise<BenchRow[]> {
   });
   return [
     row(
-      `todo AddTask, ${IN_FLIGHT} in flight (SQLite vs memory)`,
+      `todo AddTask, ${IN_FLIGHT} in flight, ${who} (SQLite vs memory)`,
       "calls/s",
       sqlite.addsPerSecond,
       memory.addsPerSecond,
     ),
     row(
-      `todo ListTasks, ${listed} tasks (SQLite vs memory)`,
+      `todo ListTasks, ${listed} tasks, ${who} (SQLite vs memory)`,
       "tasks/s",
       sqlite.tasksPerSecond,
       memory.tasksPerSecond,
     ),
   ];
+}
+
+/** The todo figures with the connect-node client, then with grpc-go (skipped, with the reason, without Go). */
+export async function benchTodo(opts: { quick: boolean }): Promise<BenchRow[]> {
+  // --quick must finish in under 30 s; on 2026-12-02 this section's 3,000 adds per store made it 27–28 s.
+  const adds = opts.quick ? 1_500 : 30_000;
+  const listed = opts.quick ? 20_000 : 200_000;
+  const rows = await clientRows(workerClient, "connect-node client in a worker thread", adds, listed);
+  const lookup = findGoToolchain();
+  if (lookup.toolchain === undefined) {
+    return [...rows, { name: "todo (grpc-go client): skipped", value: 0, unit: "calls", note: lookup.skip }];
+  }
+  const built = await buildGoProbe(lookup.toolchain);
+  try {
+    return [
+      ...rows,
+      ...(await clientRows(goClient(built.binary), "grpc-go client in its own process", adds, listed)),
+    ];
+  } finally {
+    await built.remove();
+  }
 }
 
 if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -29,6 +29,9 @@
 //	todo-list-cancel N                 -> adds N tasks with long descriptions, reads ONE ListTasks message with
 //	                                      HTTP/2 flow-control windows fixed at 64 KiB, then cancels: the server
 //	                                      still has most of the listing to send when the cancel arrives
+//	todo-load N IN_FLIGHT             -> the bench's load (bench/todo.bench.ts): 200 AddTask calls to warm up,
+//	                                      then N with IN_FLIGHT at once, then one ListTasks of everything;
+//	                                      prints addsPerSecond, tasksPerSecond and listed
 //
 // and the grpcurl- and grpc_health_probe-style scenarios of reflection.go, which use no generated stubs.
 package main
@@ -512,6 +515,73 @@ func runTodoListCancel(conn *grpc.ClientConn, _ *grpc.ClientConn, args []string)
 
 // ---- main ----
 
+// runTodoLoad is the bench's grpc-go load generator: the server's throughput as a native client sees it.
+func runTodoLoad(conn *grpc.ClientConn, _ *grpc.ClientConn, args []string) result {
+	n, inFlight := argInt(args, 0, "N"), argInt(args, 1, "IN_FLIGHT")
+	c := todopb.NewTodoServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), safetyTimeout)
+	defer cancel()
+	req := &todopb.AddTaskRequest{Description: "a task with a typical short description",
+		DueDate: &timestamppb.Timestamp{Seconds: 4_102_444_800, Nanos: 123_456_789}}
+	for i := 0; i < 200; i++ {
+		if _, err := c.AddTask(ctx, req); err != nil {
+			return withStatus(result{"phase": "warm-up"}, err)
+		}
+	}
+	var next int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := 0; g < inFlight; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= int64(n) || firstErr != nil {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				if _, err := c.AddTask(ctx, req); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	addSeconds := time.Since(start).Seconds()
+	if firstErr != nil {
+		return withStatus(result{"phase": "adds"}, firstErr)
+	}
+	start = time.Now()
+	stream, err := c.ListTasks(ctx, &todopb.ListTasksRequest{})
+	if err != nil {
+		return withStatus(result{"phase": "list"}, err)
+	}
+	listed := 0
+	for {
+		_, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return withStatus(result{"phase": "list", "listed": listed}, err)
+		}
+		listed++
+	}
+	listSeconds := time.Since(start).Seconds()
+	return result{"addsPerSecond": float64(n) / addSeconds, "tasksPerSecond": float64(listed) / listSeconds,
+		"listed": listed}
+}
+
 func dial(server string, extra ...grpc.DialOption) *grpc.ClientConn {
 	// Connect first, so that a deadline or a cancel measures the call, not the TCP/HTTP2 handshake.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -540,7 +610,7 @@ func main() {
 		"deadline": runDeadline, "invalid": runInvalid,
 	}
 	todoScenarios := map[string]func(*grpc.ClientConn, *grpc.ClientConn, []string) result{
-		"todo-flow": runTodoFlow, "todo-list-cancel": runTodoListCancel,
+		"todo-flow": runTodoFlow, "todo-list-cancel": runTodoListCancel, "todo-load": runTodoLoad,
 	}
 	stublessScenarios := map[string]func(*grpc.ClientConn, []string) result{
 		"reflect-list": runReflectList, "reflect-call": runReflectCall, "health": runHealth,
