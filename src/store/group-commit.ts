@@ -3,8 +3,9 @@
  * 64 concurrent AddTask calls cost one commit instead of 64. Each write's promise settles only after the
  * commit that contains it, so resolution still means durable.
  *
- * A transaction runs synchronously: while it runs, no cancel, deadline or disconnect reaches any call. So a batch
- * is bounded by the rows it writes, not by the number of writes: one UpdateTasks call may carry 10,000 rows.
+ * A transaction runs synchronously and holds its thread (the SQLite store runs this on a writer thread of its own,
+ * sqlite-writer.ts). A batch is bounded by the rows it writes, not by the number of writes (one UpdateTasks call
+ * may carry 10,000 rows), so that a small write does not wait long behind a large batch.
  */
 import { ConnectError } from "@connectrpc/connect";
 import { storeClosed } from "./errors.ts";
@@ -18,14 +19,14 @@ export interface TransactionControl {
 
 /**
  * Most rows one transaction writes. Measured on the project's 2-core VM (node:sqlite, WAL): 1,000 updates with
- * 1,000-emoji (4 KB) descriptions hold the event loop about 10 ms, 1,000 `done` flips about 1.7 ms, 1,000 adds
- * about 4 ms; 2,000 rows double that, and the old cap of 512 calls × 10,000 rows could hold it for seconds.
+ * 1,000-emoji (4 KB) descriptions take about 10 ms, 1,000 `done` flips about 1.7 ms, 1,000 adds about 4 ms;
+ * 2,000 rows double that, and the old cap of 512 calls × 10,000 rows could take seconds.
  */
 export const DEFAULT_MAX_BATCH_ROWS = 1000;
 
 export interface GroupCommitOptions {
   /**
-   * Most rows in one transaction; the rest wait for the next turn so the event loop is not held. A single write
+   * Most rows in one transaction; the rest wait for the next turn, so the thread is not held. A single write
    * of more rows runs alone in its own transaction. Default {@link DEFAULT_MAX_BATCH_ROWS}.
    */
   maxBatchRows?: number;

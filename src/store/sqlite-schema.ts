@@ -4,6 +4,13 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 
+/**
+ * SQLite's largest rowid. The proto's ids are uint64, so a client may send up to 2^64−1; a larger id than this
+ * names no task, and node:sqlite refuses to bind it (a TypeError, which would reach the client as an internal
+ * error and, inside a group commit, roll back the other callers' writes).
+ */
+export const MAX_ROWID = 2n ** 63n - 1n;
+
 export const MIGRATIONS: readonly string[] = [
   // 1: users, hashed tokens, tasks.
   `

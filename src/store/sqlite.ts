@@ -1,17 +1,20 @@
 /**
  * The embedded default store: one SQLite file in the data dir through Node's built-in `node:sqlite`
- * (`DatabaseSync`, no native addon). Statements are prepared once and reused; writes go through group commit;
- * listings read keyset pages, so no read transaction stays open while a slow client is being served.
+ * (`DatabaseSync`, no native addon). Statements are prepared once and reused. Reads run here, on the event
+ * loop's connection; listings read keyset pages, so no read transaction stays open while a slow client is being
+ * served. Writes run on a writer thread with a connection of its own (sqlite-writer.ts), in group commits, so
+ * that no commit holds the event loop.
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Due } from "./due.ts";
-import { alreadyExists, storeClosed, taskNotFound } from "./errors.ts";
-import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
-import { migrate } from "./sqlite-schema.ts";
+import { storeClosed, taskNotFound } from "./errors.ts";
+import type { GroupCommitOptions } from "./group-commit.ts";
+import { MAX_ROWID, migrate } from "./sqlite-schema.ts";
+import { SqliteWriter } from "./sqlite-writer-client.ts";
 import type { ListTasksOptions, NewUser, StoredTask, TaskStore, TaskUpdate } from "./task-store.ts";
-import { hashToken, newToken } from "./tokens.ts";
+import { hashToken } from "./tokens.ts";
 import { nextTurn } from "./turn.ts";
 
 /** The database file inside the data dir. SQLite adds `-wal` and `-shm` next to it. */
@@ -49,7 +52,39 @@ export async function openSqliteStore(
   const path = join(dataDir, DB_FILE_NAME);
   await writeFile(path, "", { flag: "a", mode: 0o600 });
   await restrictToOwner(path);
-  return new SqliteTaskStore(path, options);
+  const db = openReadConnection(path, options);
+  try {
+    const writer = await SqliteWriter.start({
+      path,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      durability: options.durability ?? "process",
+      maxBatchRows: options.maxBatchRows,
+      onBatch: options.onBatch,
+    });
+    return new SqliteTaskStore(db, writer);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/** The event loop's connection: sets the file to WAL, migrates, then only reads. */
+function openReadConnection(path: string, options: SqliteStoreOptions): DatabaseSync {
+  // readBigInts: ids and due seconds are int64; reading them as numbers would round beyond 2^53.
+  const db = new DatabaseSync(path, {
+    timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+    readBigInts: true,
+  });
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }
 
 /**
@@ -67,68 +102,28 @@ async function restrictToOwner(path: string): Promise<void> {
   }
 }
 
-/**
- * SQLite's largest rowid. The proto's ids are uint64, so a client may send up to 2^64−1; a larger id than this
- * names no task, and node:sqlite refuses to bind it (a TypeError, which would reach the client as an internal
- * error and, inside a group commit, roll back the other callers' writes).
- */
-const MAX_ROWID = 2n ** 63n - 1n;
-
-interface Statements {
-  insertTask: StatementSync;
+interface ReadStatements {
   listPage: StatementSync;
   taskExists: StatementSync;
-  updateTask: StatementSync;
-  deleteTask: StatementSync;
-  userByName: StatementSync;
-  insertUser: StatementSync;
-  insertToken: StatementSync;
   userForToken: StatementSync;
   countUsers: StatementSync;
-  savepoint: StatementSync;
-  release: StatementSync;
-  rollbackTo: StatementSync;
 }
 
 export class SqliteTaskStore implements TaskStore {
   readonly #db: DatabaseSync;
-  readonly #sql: Statements;
-  readonly #writes: GroupCommit;
+  readonly #sql: ReadStatements;
+  readonly #writer: SqliteWriter;
   #open = true;
 
-  constructor(path: string, options: SqliteStoreOptions = {}) {
-    // readBigInts: ids and due seconds are int64; reading them as numbers would round beyond 2^53.
-    this.#db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000, readBigInts: true });
-    try {
-      this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec(`PRAGMA synchronous = ${options.durability === "power-loss" ? "FULL" : "NORMAL"}`);
-      this.#db.exec("PRAGMA foreign_keys = ON");
-      migrate(this.#db);
-      this.#sql = prepareStatements(this.#db);
-    } catch (error) {
-      this.#db.close();
-      throw error;
-    }
-    const db = this.#db;
-    this.#writes = new GroupCommit(
-      {
-        // IMMEDIATE: take the write lock at BEGIN, so a busy database fails (or waits) before any op runs.
-        begin: () => db.exec("BEGIN IMMEDIATE"),
-        commit: () => db.exec("COMMIT"),
-        rollback: () => db.exec("ROLLBACK"),
-      },
-      {
-        ...(options.maxBatchRows === undefined ? {} : { maxBatchRows: options.maxBatchRows }),
-        ...(options.onBatch === undefined ? {} : { onBatch: options.onBatch }),
-      },
-    );
+  /** Use openSqliteStore. */
+  constructor(db: DatabaseSync, writer: SqliteWriter) {
+    this.#db = db;
+    this.#sql = prepareReads(db);
+    this.#writer = writer;
   }
 
   addTask(signal: AbortSignal, userId: bigint, description: string, due: Due): Promise<bigint> {
-    return this.#writes.run(signal, () => {
-      const result = this.#sql.insertTask.run(userId, description, due.seconds, due.nanos);
-      return BigInt(result.lastInsertRowid);
-    });
+    return this.#writer.write(signal, { kind: "addTask", userId, description, due });
   }
 
   async *listTasks(
@@ -163,50 +158,15 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   updateTasks(signal: AbortSignal, userId: bigint, updates: readonly TaskUpdate[]): Promise<void> {
-    const sql = this.#sql;
-    const apply = () => {
-      // A savepoint: a notFound halfway undoes this call's earlier updates but not the other writes of the batch.
-      sql.savepoint.run();
-      try {
-        for (const update of updates) {
-          if (update.id > MAX_ROWID) throw taskNotFound(update.id);
-          const result = sql.updateTask.run(
-            update.description ?? null,
-            update.done === undefined ? null : update.done ? 1 : 0,
-            update.due?.seconds ?? null,
-            update.due?.nanos ?? null,
-            update.id,
-            userId,
-          );
-          if (Number(result.changes) === 0) throw taskNotFound(update.id);
-        }
-      } catch (error) {
-        sql.rollbackTo.run();
-        sql.release.run();
-        throw error;
-      }
-      sql.release.run();
-    };
-    // Weighed by its rows: a 10,000-update call is a batch of its own, not one of 512 calls in a single turn.
-    return this.#writes.run(signal, apply, updates.length);
+    return this.#writer.write(signal, { kind: "updateTasks", userId, updates });
   }
 
   deleteTask(signal: AbortSignal, userId: bigint, id: bigint): Promise<void> {
-    return this.#writes.run(signal, () => {
-      if (id > MAX_ROWID || Number(this.#sql.deleteTask.run(id, userId).changes) === 0)
-        throw taskNotFound(id);
-    });
+    return this.#writer.write(signal, { kind: "deleteTask", userId, id });
   }
 
   createUser(signal: AbortSignal, name: string): Promise<NewUser> {
-    return this.#writes.run(signal, () => {
-      if (this.#sql.userByName.get(name) !== undefined) throw alreadyExists(`user ${JSON.stringify(name)}`);
-      const now = Date.now();
-      const userId = BigInt(this.#sql.insertUser.run(name, now).lastInsertRowid);
-      const token = newToken();
-      this.#sql.insertToken.run(hashToken(token), userId, now);
-      return { userId, token };
-    });
+    return this.#writer.write(signal, { kind: "createUser", name });
   }
 
   async userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined> {
@@ -225,9 +185,12 @@ export class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     if (!this.#open) return;
-    this.#writes.close(); // commits what is queued
     this.#open = false;
-    this.#db.close(); // the last connection to close checkpoints the WAL into the main file
+    try {
+      await this.#writer.close(); // commits what is queued
+    } finally {
+      this.#db.close(); // the last connection to close checkpoints the WAL into the main file
+    }
   }
 
   #assertOpen(): void {
@@ -244,7 +207,7 @@ function taskFromRow([id, description, done, dueSeconds, dueNanos]: TaskRow): St
   return task;
 }
 
-function prepareStatements(db: DatabaseSync): Statements {
+function prepareReads(db: DatabaseSync): ReadStatements {
   const listPage = db.prepare(
     `SELECT id, description, done, due_seconds, due_nanos FROM tasks
      WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?`,
@@ -252,25 +215,9 @@ function prepareStatements(db: DatabaseSync): Statements {
   // Arrays, not objects: no per-row property names to build, measurably faster for 200k-row listings.
   listPage.setReturnArrays(true);
   return {
-    insertTask: db.prepare(
-      "INSERT INTO tasks (user_id, description, done, due_seconds, due_nanos) VALUES (?, ?, 0, ?, ?)",
-    ),
     listPage,
     taskExists: db.prepare("SELECT 1 FROM tasks WHERE id = ? AND user_id = ?"),
-    // NULL means "not set": each field keeps its value unless the update carries one.
-    updateTask: db.prepare(
-      `UPDATE tasks SET description = coalesce(?, description), done = coalesce(?, done),
-         due_seconds = coalesce(?, due_seconds), due_nanos = coalesce(?, due_nanos)
-       WHERE id = ? AND user_id = ?`,
-    ),
-    deleteTask: db.prepare("DELETE FROM tasks WHERE id = ? AND user_id = ?"),
-    userByName: db.prepare("SELECT id FROM users WHERE name = ?"),
-    insertUser: db.prepare("INSERT INTO users (name, created_at_ms) VALUES (?, ?)"),
-    insertToken: db.prepare("INSERT INTO tokens (hash, user_id, created_at_ms) VALUES (?, ?, ?)"),
     userForToken: db.prepare("SELECT user_id FROM tokens WHERE hash = ?"),
     countUsers: db.prepare("SELECT count(*) AS n FROM users"),
-    savepoint: db.prepare("SAVEPOINT update_tasks"),
-    release: db.prepare("RELEASE update_tasks"),
-    rollbackTo: db.prepare("ROLLBACK TO update_tasks"),
   };
 }

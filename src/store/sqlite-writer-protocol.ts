@@ -1,0 +1,89 @@
+/**
+ * The messages between the SQLite store (event loop) and its writer thread (sqlite-writer.ts), and how an error
+ * crosses between them: a structured clone keeps an Error's message and stack but not its class or its own
+ * properties, so a ConnectError (NOT_FOUND, ALREADY_EXISTS) and node:sqlite's error codes are carried by hand.
+ */
+import { type Code, ConnectError } from "@connectrpc/connect";
+import type { Due } from "./due.ts";
+import type { NewUser, TaskUpdate } from "./task-store.ts";
+
+/** What the writer thread needs to open its connection. */
+export interface WriterInit {
+  path: string;
+  busyTimeoutMs: number;
+  durability: "process" | "power-loss";
+  maxBatchRows: number | undefined;
+  /** Whether to report each batch (the store's onBatch option). */
+  reportBatches: boolean;
+}
+
+/** One write; the writer runs it in its next group commit. */
+export type WriteOp =
+  | { kind: "addTask"; userId: bigint; description: string; due: Due }
+  | { kind: "updateTasks"; userId: bigint; updates: readonly TaskUpdate[] }
+  | { kind: "deleteTask"; userId: bigint; id: bigint }
+  | { kind: "createUser"; name: string };
+
+/** What each write resolves with. */
+export interface WriteResults {
+  addTask: bigint;
+  updateTasks: undefined;
+  deleteTask: undefined;
+  createUser: NewUser;
+}
+
+export type ToWriter =
+  /** The writes asked for in one turn of the event loop, in order: the writer runs them in its next group commit. */
+  | { type: "writes"; writes: Array<{ id: number; op: WriteOp }> }
+  /** The caller's signal aborted: drop the write if it has not started (answered `cancelled`). */
+  | { type: "cancel"; id: number }
+  /** Commit what is queued, close the connection, answer `closed`. */
+  | { type: "close" };
+
+export type FromWriter =
+  | { type: "ready" }
+  | { type: "failedToOpen"; error: CarriedError }
+  | { type: "done"; id: number; value: unknown }
+  | { type: "failed"; id: number; error: CarriedError }
+  | { type: "cancelled"; id: number }
+  | { type: "batch"; writes: number; rows: number }
+  | { type: "closed" };
+
+export type CarriedError =
+  | { connect: true; code: Code; message: string }
+  | {
+      connect: false;
+      name: string;
+      message: string;
+      stack: string | undefined;
+      props: Record<string, unknown>;
+    };
+
+/** node:sqlite's own fields on its errors (code ERR_SQLITE_ERROR, errcode, errstr), kept across the thread. */
+const CARRIED_PROPS = ["code", "errcode", "errstr"];
+
+export function carryError(error: unknown): CarriedError {
+  if (error instanceof ConnectError) return { connect: true, code: error.code, message: error.rawMessage };
+  if (!(error instanceof Error)) {
+    return { connect: false, name: "Error", message: String(error), stack: undefined, props: {} };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of CARRIED_PROPS) {
+    const value = (error as unknown as Record<string, unknown>)[key];
+    if (typeof value === "string" || typeof value === "number") props[key] = value;
+  }
+  return { connect: false, name: error.name, message: error.message, stack: error.stack, props };
+}
+
+export function uncarryError(carried: CarriedError): Error {
+  if (carried.connect) return new ConnectError(carried.message, carried.code);
+  const error = Object.assign(new Error(carried.message), carried.props);
+  error.name = carried.name;
+  if (carried.stack !== undefined) error.stack = carried.stack;
+  return error;
+}
+
+/** The writer thread ended without being asked to: every write waiting on it fails with this. */
+export function writerStopped(detail: string): Error {
+  return new Error(`the task store's writer thread stopped: ${detail}`);
+}
