@@ -2,11 +2,20 @@
  * Candidate order of the reference search: byte strings by increasing length, starting with the empty string;
  * within a length, lexicographic, each byte in 0x00..0xFE (the reference's alphabet never uses 0xFF).
  *
- * Candidate indices are plain numbers: 255^6 ≈ 2.7e14 is far below 2^53, far beyond any search we run.
+ * Candidate indices are plain numbers, and the numbering is exact for every safe integer: lengths 0–6 end at
+ * (255^7 − 1)/254 ≈ 2.8e14, and length 7 (255^7 ≈ 7.0e16 candidates) reaches past 2^53, so every safe index is a
+ * candidate of at most 7 bytes (2^53 − 1 is 1f c0 e2 82 e0 bf 1e). writeCandidate's divisions by 255 are exact
+ * there: a correctly rounded x / 255 of an integer x < 2^53 never rounds up across an integer.
  */
 
 /** Number of byte values a candidate position takes (0x00..0xFE). */
 export const BYTE_VALUES = 255;
+
+/**
+ * End (exclusive) of the candidates a search can examine: indices [0, 2^53 − 1), every slice [start, end) of it
+ * made of safe integers as the kernel requires. A search with no budget that gets here has searched them all.
+ */
+export const SEARCH_SPACE_END = Number.MAX_SAFE_INTEGER;
 
 /** Index of the first candidate of the given length: (255^length - 1) / 254. */
 export function firstIndexOfLength(length: number): number {

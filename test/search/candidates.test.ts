@@ -6,7 +6,27 @@ import {
   firstIndexOfLength,
   indexOfCandidate,
   lengthAt,
+  SEARCH_SPACE_END,
 } from "../../src/search/candidates.ts";
+
+/** The candidate at `index` in exact integer arithmetic: the oracle where doubles could round. */
+function candidateAtExact(index: bigint): Uint8Array {
+  let first = 0n;
+  let block = 1n;
+  let length = 0;
+  while (index >= first + block) {
+    first += block;
+    block *= BigInt(BYTE_VALUES);
+    length++;
+  }
+  const bytes = new Uint8Array(length);
+  let offset = index - first;
+  for (let i = length - 1; i >= 0; i--) {
+    bytes[i] = Number(offset % BigInt(BYTE_VALUES));
+    offset /= BigInt(BYTE_VALUES);
+  }
+  return bytes;
+}
 
 describe("candidate order", () => {
   test("starts with the empty string, then single bytes 0x00..0xFE", () => {
@@ -49,9 +69,32 @@ describe("candidate order", () => {
     assert.deepEqual(candidateAt(firstIndexOfLength(3)), new Uint8Array([0, 0, 0]));
   });
 
+  test("numbering is exact up to the end of the search space (2^53 − 1), all of it within length 7", () => {
+    assert.equal(SEARCH_SPACE_END, 2 ** 53 - 1);
+    const indices = new Set<number>();
+    // The last runs of the space, 2^53 − 1 itself included.
+    for (let index = SEARCH_SPACE_END - 600; index <= SEARCH_SPACE_END; index++) indices.add(index);
+    // Around every power of two that length 7 holds, and evenly spread over length 7 from its first candidate.
+    for (let bit = 48; bit <= 53; bit++) for (const d of [-256, -1, 0, 1, 255]) indices.add(2 ** bit + d);
+    const first = firstIndexOfLength(7);
+    for (let i = 0; i <= 4000; i++) indices.add(first + Math.floor(((SEARCH_SPACE_END - first) * i) / 4000));
+    for (const index of indices) {
+      if (!Number.isSafeInteger(index) || index > SEARCH_SPACE_END) continue;
+      const candidate = candidateAt(index);
+      assert.deepEqual(candidate, candidateAtExact(BigInt(index)), `candidate ${index}`);
+      assert.equal(lengthAt(index), 7, `length of ${index}`);
+      assert.equal(indexOfCandidate(candidate), index, `index of candidate ${index}`);
+    }
+    assert.deepEqual(
+      candidateAt(SEARCH_SPACE_END),
+      new Uint8Array([0x1f, 0xc0, 0xe2, 0x82, 0xe0, 0xbf, 0x1e]),
+    );
+  });
+
   test("rejects invalid indices and the byte 0xFF", () => {
     assert.throws(() => candidateAt(-1), RangeError);
     assert.throws(() => candidateAt(1.5), RangeError);
+    assert.throws(() => candidateAt(2 ** 53), RangeError);
     assert.throws(() => indexOfCandidate(new Uint8Array([0xff])), RangeError);
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { firstIndexOfLength } from "../../src/search/candidates.ts";
+import { firstIndexOfLength, SEARCH_SPACE_END } from "../../src/search/candidates.ts";
 import { createKernel, type KernelEngine, type SearchQuery } from "../../src/search/kernel.ts";
 import { endsSearch, searchPlain } from "../../src/search/reference.ts";
 
@@ -94,6 +94,25 @@ describe("fast kernel equals searchPlain", () => {
       hits += assertSameAsOracle({ target, ideal, interesting }, start, end, `seed ${seed} round ${round}`);
     }
     assert.ok(hits > 1000, `only ${hits} hits: the comparison would prove little`);
+  });
+
+  test("the end of the search space: both engines give the oracle's answers up to its last candidate", () => {
+    const queries: SearchQuery[] = [
+      { target: "a", ideal: -1, interesting: 0 },
+      { target: "=", ideal: -1, interesting: 0 },
+      { target: "+/", ideal: -1, interesting: 1 },
+      { target: "dOcToR", ideal: 2, interesting: 3 },
+      { target: "abcdefghijklmnopqrstuvwxyz+/", ideal: 21, interesting: 22 },
+      { target: "x", ideal: -5, interesting: -5 },
+    ];
+    let hits = 0;
+    for (const query of queries) {
+      // The last 3,000 candidates in one slice; slices cut at odd places; the last candidate alone.
+      hits += assertSameAsOracle(query, SEARCH_SPACE_END - 3000, SEARCH_SPACE_END, "end");
+      hits += assertSameAsOracle(query, SEARCH_SPACE_END - 301, SEARCH_SPACE_END - 17, "end");
+      hits += assertSameAsOracle(query, SEARCH_SPACE_END - 1, SEARCH_SPACE_END, "end");
+    }
+    assert.ok(hits > 500, `only ${hits} hits: the comparison would prove little`);
   });
 
   test("kernels of several searches interleaved on one thread each keep their own answers", () => {
