@@ -9,7 +9,10 @@ export function invalidField(field: string, why: string): ConnectError {
   return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);
 }
 
-/** Marks budget errors, so the log can say cause=budget without matching on the message. */
+/**
+ * Marks budget errors (a call's budget, or the whole candidate space for a call without one), so the log can say
+ * cause=budget without matching on the message.
+ */
 const BUDGET = Symbol("budget exhausted");
 
 /** The search went through its per-call hash budget without an ideal answer. */
@@ -23,6 +26,21 @@ export function budgetExhausted(budget: number): ConnectError {
   );
 }
 
+/**
+ * A search without a budget went through every candidate the server numbers, [0, size), without an ideal answer:
+ * the same ending as a budget of `size`, so RESOURCE_EXHAUSTED with the budget's mark.
+ */
+export function searchSpaceExhausted(size: number): ConnectError {
+  return new ConnectError(
+    `search space exhausted: all ${size} candidates of the server's candidate space searched without an ideal match`,
+    Code.ResourceExhausted,
+    undefined,
+    undefined,
+    BUDGET,
+  );
+}
+
+/** True for budgetExhausted and searchSpaceExhausted. */
 export function isBudgetExhausted(error: unknown): boolean {
   return error instanceof ConnectError && error.cause === BUDGET;
 }

@@ -202,7 +202,8 @@ export class SearchPool {
    *   synchronously; nothing starts. After close(): throws close's reason.
    * - `signal` already aborted: throws `signal.reason` synchronously; nothing starts.
    * - Budget reached without such a hit: the iterator yields the hits before it, then throws
-   *   `budgetExhausted(budget)`. No candidate at index ≥ budget is examined.
+   *   `budgetExhausted(budget)`. No candidate at index ≥ budget is examined. Without a budget (0), the same at
+   *   the end of the candidate space (SEARCH_SPACE_END), with `searchSpaceExhausted(SEARCH_SPACE_END)`.
    * - `signal` aborts: a queued search is removed and never runs; a running one has its stop flag raised (its
    *   in-flight slices stop within the kernel's check interval, workers stay alive); the next read throws
    *   `signal.reason`, buffered hits are dropped.

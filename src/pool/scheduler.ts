@@ -10,7 +10,8 @@
  * complete out of order; results are committed strictly in order, so the hits a consumer sees, and the hit
  * that ends the search (`endsSearch`), do not depend on the number of workers or on timing.
  */
-import { budgetExhausted, clientOverShare, serverFull } from "../errors.ts";
+import { budgetExhausted, clientOverShare, searchSpaceExhausted, serverFull } from "../errors.ts";
+import { SEARCH_SPACE_END } from "../search/candidates.ts";
 import type { SearchQuery } from "../search/kernel.ts";
 import { endsSearch, type Hit } from "../search/reference.ts";
 import { searchFailed } from "./errors.ts";
@@ -20,7 +21,7 @@ import { SliceSizer } from "./slice-sizer.ts";
 
 export interface SearchRequest {
   query: SearchQuery;
-  /** Maximum candidates examined (indices [0, budget)); 0 = unlimited. */
+  /** Maximum candidates examined (indices [0, budget)); 0 = unlimited: the whole space [0, SEARCH_SPACE_END). */
   budget: number;
   /** Key for the per-client share (e.g. the authenticated user or the peer address). */
   client: string;
@@ -64,7 +65,7 @@ interface Completed {
 /** How a search ended, for the consumer. */
 type Ending =
   | { kind: "done" }
-  | { kind: "budget" }
+  | { kind: "exhausted" }
   | { kind: "returned" }
   | { kind: "cancelled"; reason: unknown }
   | { kind: "failed"; error: unknown; afterBuffered: boolean };
@@ -80,7 +81,10 @@ export class Search {
   phase: "queued" | "running" | "parked" | "ended" = "queued";
   /** Stop slot while running and while slices are still in flight after the end; -1 otherwise. */
   slot = -1;
-  /** Next candidate to dispatch, and the exclusive bound of dispatch (budget, or just past a known hit that ends the search). */
+  /**
+   * Next candidate to dispatch, and the exclusive bound of dispatch: the budget or the end of the candidate space,
+   * or just past a known hit that ends the search.
+   */
   nextStart = 0;
   stopAt: number;
   nextSeq = 0;
@@ -101,7 +105,7 @@ export class Search {
     this.query = request.query;
     this.budget = request.budget;
     this.client = request.client;
-    this.stopAt = request.budget > 0 ? request.budget : Number.MAX_SAFE_INTEGER;
+    this.stopAt = request.budget > 0 ? Math.min(request.budget, SEARCH_SPACE_END) : SEARCH_SPACE_END;
     this.channel = new HitChannel(signal, this, hooks(this));
   }
 }
@@ -125,7 +129,8 @@ export class Scheduler {
    * @param wake called (synchronously) whenever a slice may have become available to dispatch
    * @param cancelStopped called (synchronously) right after the stop flag of a search that was cancelled (its
    *   signal aborted, or its consumer stopped reading) has been raised while slices of it were in flight;
-   *   not for a search that ended with its answer or its budget, whose result must go out first
+   *   not for a search that ended with its answer or its budget (or the candidate space), whose result must go
+   *   out first
    */
   constructor(
     state: Int32Array,
@@ -310,8 +315,10 @@ export class Scheduler {
         this.#end(search, { kind: "done" });
         return;
       }
-      if (search.budget > 0 && search.scanned >= search.budget) {
-        this.#end(search, { kind: "budget" });
+      // Everything up to the bound of dispatch is committed and no hit ended the search: the budget, or for a
+      // search without one the whole candidate space, has been searched.
+      if (search.scanned >= search.stopAt) {
+        this.#end(search, { kind: "exhausted" });
         return;
       }
     }
@@ -355,8 +362,13 @@ export class Scheduler {
       case "done":
         search.channel.end();
         break;
-      case "budget":
-        search.channel.fail(budgetExhausted(search.budget), true);
+      case "exhausted":
+        search.channel.fail(
+          search.budget > 0 && search.budget <= SEARCH_SPACE_END
+            ? budgetExhausted(search.budget)
+            : searchSpaceExhausted(SEARCH_SPACE_END),
+          true,
+        );
         break;
       case "returned":
         break;

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isBudgetExhausted } from "../../src/errors.ts";
+import { SEARCH_SPACE_END } from "../../src/search/candidates.ts";
 import { searchPlain } from "../../src/search/reference.ts";
+import { SCANNED_FROM } from "./fixtures/near-the-end-worker.ts";
 import { collect, DOCTOR_RANGE, find, NEVER, noAbort, usePool } from "./helpers.ts";
 
+const nearTheEndWorker = new URL("./fixtures/near-the-end-worker.ts", import.meta.url);
+
 function assertResourceExhausted(error: unknown, limit: string): true {
-  assert.ok(error instanceof ConnectError);
+  assert.ok(error instanceof ConnectError, `expected RESOURCE_EXHAUSTED (${limit}), got ${String(error)}`);
   assert.equal(error.code, Code.ResourceExhausted);
   assert.match(error.message, new RegExp(limit));
   return true;
@@ -42,6 +47,44 @@ describe("budget", () => {
     assert.deepEqual(hits, searchPlain("doctor", 1, 3, 0, budget));
     assertResourceExhausted(error, `maximum-hashes=${budget}`);
     assert.equal(run.scanned, budget);
+  });
+});
+
+describe("end of the candidate space", () => {
+  test("a search without a budget ends there as at a budget: its hits, then searchSpaceExhausted; its place is freed", {
+    timeout: 60_000,
+  }, async (t) => {
+    // The fixture's workers skip every candidate below SCANNED_FROM and scan the last 50,000 for real; at 2^44
+    // candidates a slice, a search reaches the end of the space, 2^53 − 1, in 512 slices.
+    const pool = usePool(t, { workers: 2, maxRunning: 1, sliceSize: 2 ** 44, workerUrl: nearTheEndWorker });
+    const query = { target: "doctor", ideal: 0, interesting: 3 };
+    const expected = searchPlain(
+      query.target,
+      query.ideal,
+      query.interesting,
+      SCANNED_FROM,
+      SEARCH_SPACE_END,
+    );
+    assert.ok(expected.length > 0, "hits to stream before the end");
+    assert.ok(
+      expected.every((hit) => hit.distance > query.ideal),
+      "no hit ends the search before the end",
+    );
+    // A search that never ended would hold its place for ever: the timeouts make that a failure, not a hang.
+    const run = pool.search(AbortSignal.timeout(20_000), { query, budget: 0, client: "a" });
+    const next = pool.search(AbortSignal.timeout(40_000), { query: NEVER, budget: 0, client: "b" });
+    assert.equal(pool.stats().queued, 1, "the second search waits for the only running place");
+
+    const { hits, error } = await collect(run);
+    assert.deepEqual(hits, expected, "every hit before the end is streamed first");
+    assertResourceExhausted(error, `search space exhausted: all ${SEARCH_SPACE_END} candidates`);
+    assert.ok(isBudgetExhausted(error), "logged as cause=budget, as a budget ending is");
+    assert.equal(run.scanned, SEARCH_SPACE_END);
+
+    // The place is free: the queued search runs, and ends the same way.
+    assertResourceExhausted((await collect(next)).error, "search space exhausted");
+    const { running, queued } = pool.stats();
+    assert.deepEqual({ running, queued }, { running: 0, queued: 0 });
   });
 });
 
