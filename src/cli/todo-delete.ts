@@ -138,8 +138,13 @@ function reportUnanswered(unanswered: Unanswered | undefined, server: string): v
  * is exactly what was deleted; only when that answer does not come in time (or on a second Ctrl-C) is the call
  * aborted, naming the delete that may have been applied. The server is given the deadline plus DELETE_DRAIN_MS,
  * so that its own deadline cannot cut off that last answer. Then rejects with Ctrl-C's or the deadline's error.
+ * `onDeleted` is told each id printed.
  */
-export async function deleteIds(s: TodoSession, ids: readonly bigint[]): Promise<void> {
+export async function deleteIds(
+  s: TodoSession,
+  ids: readonly bigint[],
+  onDeleted?: (id: bigint) => void,
+): Promise<void> {
   s.signal.throwIfAborted();
   const { timeoutMs } = s.call();
   const deadline =
@@ -157,6 +162,7 @@ export async function deleteIds(s: TodoSession, ids: readonly bigint[]): Promise
         process.stdout.write(
           s.json ? `${JSON.stringify({ deleted: String(id) })}\n` : `deleted task ${id}\n`,
         );
+        onDeleted?.(id);
       },
     });
     reportUnanswered(unanswered, s.server);

@@ -1,6 +1,6 @@
 /**
  * `cancelkit todo demo`: the book's scenario, with a listing long enough to cancel mid-way at the first overdue
- * task; against --server it removes its filler tasks even when interrupted.
+ * task; against --server it removes its tasks (the book's three and the filler) even when interrupted.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { delay, refTimeout } from "../abort.ts";
@@ -24,6 +24,36 @@ interface Filler {
   ids: Set<bigint>;
   /** Adds that were cancelled or timed out: each may have added a task whose id the demo never learnt. */
   unanswered: number;
+}
+
+/** The book's three tasks: those added and not yet deleted, and the adds that ended without an answer. */
+interface Examples {
+  ids: Set<bigint>;
+  /** Descriptions of the adds that were cancelled or timed out: each may have added its task. */
+  unanswered: string[];
+}
+
+/** A call that ended this way may have been applied: its answer never came (Ctrl-C, --timeout's deadline). */
+function gotNoAnswer(error: unknown): boolean {
+  const code = ConnectError.from(error).code;
+  return code === Code.Canceled || code === Code.DeadlineExceeded;
+}
+
+/** Adds one of the book's tasks, putting its id into `examples`, or its description when the add got no answer. */
+async function addExample(
+  s: TodoSession,
+  examples: Examples,
+  description: string,
+  dueDate: ReturnType<typeof parseDue>,
+): Promise<bigint> {
+  try {
+    const { id } = await s.client.addTask({ description, dueDate }, s.call());
+    examples.ids.add(id);
+    return id;
+  } catch (error) {
+    if (gotNoAnswer(error)) examples.unanswered.push(description);
+    throw error;
+  }
 }
 
 /**
@@ -55,8 +85,7 @@ async function addFiller(s: TodoSession, count: number, filler: Filler): Promise
             );
             filler.ids.add(id);
           } catch (error) {
-            const code = ConnectError.from(error).code;
-            if (code === Code.Canceled || code === Code.DeadlineExceeded) filler.unanswered++;
+            if (gotNoAnswer(error)) filler.unanswered++;
             failure ??= { error };
           }
         }
@@ -71,25 +100,25 @@ async function addFiller(s: TodoSession, count: number, filler: Filler): Promise
   if (failure !== undefined) throw failure.error;
 }
 
-/** How long the demo gives itself to delete its filler tasks once it has been interrupted or has failed. */
-const FILLER_CLEANUP_MS = 5000;
+/** How long the demo gives itself to delete its tasks once it has been interrupted or has failed. */
+const CLEANUP_MS = 5000;
 
 /** Lock-step delete streams at once for the filler tasks: their deletes share the store's commits. */
 const FILLER_DELETE_STREAMS = 16;
 
 /**
- * Deletes the filler tasks quietly over FILLER_DELETE_STREAMS lock-step streams, removing each id from `filler`
+ * Deletes the tasks `left` quietly over FILLER_DELETE_STREAMS lock-step streams, removing each id from `left`
  * once its delete is answered. `stop` ends it the way Ctrl-C ends `todo delete` (no further id; the answer in
  * flight awaited); `abortNow` ends it at once. A task found gone already (NOT_FOUND) counts as deleted. Never
- * throws: what is left stays in `filler`, and the ids whose delete got no answer are returned.
+ * throws: what is left stays in `left`, and the ids whose delete got no answer are returned.
  */
-async function deleteFiller(
+async function deleteQuietly(
   s: TodoSession,
-  filler: Filler,
+  left: Set<bigint>,
   stop: AbortSignal,
   abortNow: AbortSignal,
 ): Promise<Set<bigint>> {
-  const ids = sortedIds(filler.ids);
+  const ids = sortedIds(left);
   const size = Math.ceil(ids.length / FILLER_DELETE_STREAMS);
   const maybe = new Set<bigint>();
   await Promise.all(
@@ -101,18 +130,18 @@ async function deleteFiller(
             stop,
             abortNow,
             timeoutMs: undefined,
-            onDeleted: (id: bigint) => filler.ids.delete(id),
+            onDeleted: (id: bigint) => left.delete(id),
           };
           const unanswered = await deleteLockStep(s, rest, options);
-          if (unanswered?.failed !== undefined) filler.ids.delete(unanswered.id);
+          if (unanswered?.failed !== undefined) left.delete(unanswered.id);
           else if (unanswered !== undefined) maybe.add(unanswered.id);
           return;
         } catch (error) {
           // NOT_FOUND: the first id not yet answered is gone already (deleted by someone else): go on without it.
           if (ConnectError.from(error).code !== Code.NotFound) return;
-          rest = rest.filter((id) => filler.ids.has(id));
+          rest = rest.filter((id) => left.has(id));
           const gone = rest.shift();
-          if (gone !== undefined) filler.ids.delete(gone);
+          if (gone !== undefined) left.delete(gone);
         }
       }
     }),
@@ -138,33 +167,47 @@ function shellIds(ids: readonly bigint[]): string {
 }
 
 /**
- * After an interrupted or failed demo: deletes the filler tasks left, within FILLER_CLEANUP_MS of its own (the
- * session's signal has usually been aborted by Ctrl-C; a second Ctrl-C stops the cleanup), and says on stderr
- * what could not be deleted and how to delete it.
+ * After an interrupted or failed demo: deletes the tasks it added and has not deleted (the book's three and the
+ * filler), within CLEANUP_MS of its own (the session's signal has usually been aborted by Ctrl-C; a second
+ * Ctrl-C stops the cleanup), and says on stderr what could not be deleted and how to delete it, and which adds
+ * got no answer and may have added a task.
  */
-async function cleanUpFiller(s: TodoSession, filler: Filler): Promise<void> {
-  if (filler.ids.size === 0 && filler.unanswered === 0) return;
-  const budget = refTimeout(FILLER_CLEANUP_MS);
+async function cleanUp(s: TodoSession, examples: Examples, filler: Filler): Promise<void> {
+  const left = new Set([...examples.ids, ...filler.ids]);
+  if (left.size === 0 && examples.unanswered.length === 0 && filler.unanswered === 0) return;
+  const budget = refTimeout(CLEANUP_MS);
   const later = laterInterrupt(s.signal);
   let maybe: Set<bigint>;
   try {
-    maybe = await deleteFiller(s, filler, AbortSignal.any([budget.signal, later.signal]), later.signal);
+    maybe = await deleteQuietly(s, left, AbortSignal.any([budget.signal, later.signal]), later.signal);
   } finally {
     budget.clear();
     later.dispose();
   }
-  const left = sortedIds([...filler.ids].filter((id) => !maybe.has(id)));
+  const there = sortedIds([...left].filter((id) => !maybe.has(id)));
   const lines: string[] = [];
-  if (left.length > 0) {
+  if (there.length > 0) {
+    const book = there.filter((id) => examples.ids.has(id));
+    const fillers = there.length - book.length;
+    const which = [
+      ...(book.length > 0 ? [`the book's task(s) ${book.join(", ")}`] : []),
+      ...(fillers > 0 ? [`${fillers} filler tasks`] : []),
+    ];
     lines.push(
-      `todo demo: ${left.length} of its filler tasks are still there; delete them with:`,
-      `  cancelkit todo delete --server ${s.server} ${shellIds(left)}`,
+      `todo demo: ${there.length} of its tasks are still there (${which.join("; ")}); delete them with:`,
+      `  cancelkit todo delete --server ${s.server} ${shellIds(there)}`,
     );
   }
   if (maybe.size > 0) {
     lines.push(
-      `todo demo: the delete of filler task(s) ${[...maybe].join(", ")} got no answer and may have been applied` +
+      `todo demo: the delete of task(s) ${sortedIds(maybe).join(", ")} got no answer and may have been applied` +
         " (cancelkit todo list shows whether they are still there)",
+    );
+  }
+  for (const description of examples.unanswered) {
+    lines.push(
+      `todo demo: the add of "${description}" got no answer and may have added that task` +
+        " (cancelkit todo list shows it)",
     );
   }
   if (filler.unanswered > 0) {
@@ -185,46 +228,44 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
   const say = (text: string) => process.stdout.write(`${text}\n`);
   const opts = () => s.call();
   const now = Date.now();
-  say("--- add three tasks");
-  const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
-  const first = (
-    await s.client.addTask({ description: "write the chapter", dueDate: parseDue("2h", "due", now) }, opts())
-  ).id;
-  const second = (
-    await s.client.addTask(
-      { description: "call the printer", dueDate: parseDue(`${DEMO_OVERDUE_AFTER_MS}ms`, "due", now) },
-      opts(),
-    )
-  ).id;
-  const third = (
-    await s.client.addTask({ description: "buy coffee", dueDate: parseDue("1d", "due", now) }, opts())
-  ).id;
-  say(`added tasks ${first}, ${second} (due in ${DEMO_OVERDUE_AFTER_MS / 1000} s) and ${third}`);
-
-  say("--- list");
-  await listTasks(s, { cancelOnOverdue: false });
-
-  say(`--- update in one stream: rename ${first}, move ${first}'s due date, mark ${third} done`);
-  await s.client.updateTasks(
-    (async function* () {
-      yield { id: first, description: "write and review the chapter" };
-      yield { id: first, dueDate: parseDue("5h", "due") };
-      yield { id: third, done: true };
-    })(),
-    opts(),
-  );
-  say("--- list (only id and description: a FieldMask)");
-  await listTasks(s, { fields: ["id", "description"], cancelOnOverdue: false });
-
-  const wait = overdueAt - Date.now() + 50;
-  if (wait > 0) {
-    say(`--- waiting ${(wait / 1000).toFixed(1)} s until task ${second} is overdue`);
-    await delay(s.signal, wait);
-  }
-  // Fillers are deleted at the end, or in `finally` when the demo is interrupted or fails: against --server, they
-  // would stay in the user's list. A demo server of our own goes away with them.
+  // Every task the demo adds is deleted at the end, or in `finally` when the demo is interrupted or fails: against
+  // --server, they would stay in the user's list. A demo server of our own goes away with them.
+  const examples: Examples = { ids: new Set(), unanswered: [] };
   const filler: Filler = { ids: new Set(), unanswered: 0 };
   try {
+    say("--- add three tasks");
+    const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
+    const first = await addExample(s, examples, "write the chapter", parseDue("2h", "due", now));
+    const second = await addExample(
+      s,
+      examples,
+      "call the printer",
+      parseDue(`${DEMO_OVERDUE_AFTER_MS}ms`, "due", now),
+    );
+    const third = await addExample(s, examples, "buy coffee", parseDue("1d", "due", now));
+    say(`added tasks ${first}, ${second} (due in ${DEMO_OVERDUE_AFTER_MS / 1000} s) and ${third}`);
+
+    say("--- list");
+    await listTasks(s, { cancelOnOverdue: false });
+
+    say(`--- update in one stream: rename ${first}, move ${first}'s due date, mark ${third} done`);
+    await s.client.updateTasks(
+      (async function* () {
+        yield { id: first, description: "write and review the chapter" };
+        yield { id: first, dueDate: parseDue("5h", "due") };
+        yield { id: third, done: true };
+      })(),
+      opts(),
+    );
+    say("--- list (only id and description: a FieldMask)");
+    await listTasks(s, { fields: ["id", "description"], cancelOnOverdue: false });
+
+    const wait = overdueAt - Date.now() + 50;
+    if (wait > 0) {
+      say(`--- waiting ${(wait / 1000).toFixed(1)} s until task ${second} is overdue`);
+      await delay(s.signal, wait);
+    }
+
     say(`--- add ${DEMO_FILLER_TASKS} more tasks due next week, so that the next listing is long`);
     await addFiller(s, DEMO_FILLER_TASKS, filler);
     const ids = sortedIds(filler.ids);
@@ -249,11 +290,11 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
     }
 
     say(`--- delete ${first}, ${second}, ${third} (and, quietly, the ${ids.length} filler tasks)`);
-    await deleteIds(s, [first, second, third]);
-    await deleteFiller(s, filler, s.signal, new AbortController().signal);
+    await deleteIds(s, [first, second, third], (id) => examples.ids.delete(id));
+    await deleteQuietly(s, filler.ids, s.signal, new AbortController().signal);
     s.signal.throwIfAborted();
   } finally {
-    if (s.demoServer === undefined) await cleanUpFiller(s, filler);
+    if (s.demoServer === undefined) await cleanUp(s, examples, filler);
   }
   say("--- list");
   const last = await listTasks(s, { cancelOnOverdue: false });

@@ -32,7 +32,8 @@ Commands:
   demo                           the book's scenario: add three, list, update, list (cancelling the stream
                                  at the first overdue task), delete, list; without --server it starts a
                                  server of its own and shows what that server did with the cancelled call;
-                                 with --server it deletes its 3000 filler tasks even when interrupted
+                                 with --server it deletes the tasks it added (its three and 3000
+                                 filler tasks) even when interrupted
 
 Options:
   --server HOST:PORT   server address (default ${DEFAULT_SERVER})

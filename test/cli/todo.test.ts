@@ -175,6 +175,14 @@ describe("cancelkit todo", () => {
     return ids;
   }
 
+  /** Deletes one task of the local user through the API. */
+  async function deleteTask(id: bigint): Promise<void> {
+    const requests = (async function* () {
+      yield { id };
+    })();
+    for await (const _ of s.todo().deleteTasks(requests)) return;
+  }
+
   async function remainingIds(): Promise<Set<bigint>> {
     const ids = new Set<bigint>();
     for await (const res of s.todo().listTasks({})) ids.add(res.task?.id ?? 0n);
@@ -332,6 +340,79 @@ describe("cancelkit todo", () => {
       } finally {
         cli.kill();
       }
+    }
+  });
+
+  test("demo --server interrupted before its fillers: it deletes its three tasks too before exiting 130", {
+    timeout: 30_000,
+  }, async () => {
+    // They used to stay in the user's list: only the fillers were deleted in the demo's `finally`.
+    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+      CANCELKIT_TOKEN: "",
+    });
+    try {
+      await cli.printed(/--- waiting/);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130, cli.stderr());
+      assert.equal(cli.stderr(), "cancelled\n");
+      const added = /added tasks (\d+), (\d+) \(due in [\d.]+ s\) and (\d+)/.exec(cli.stdout());
+      assert.ok(added !== null, cli.stdout());
+      const ids = added.slice(1).map(BigInt);
+      const remaining = await remainingIds();
+      assert.deepEqual(
+        ids.filter((id) => remaining.has(id)),
+        [],
+        `the demo's tasks ${ids.join(", ")} are deleted`,
+      );
+    } finally {
+      cli.kill();
+    }
+  });
+
+  test("demo --server: Ctrl-C during an add of its three tasks names that add as maybe applied", {
+    timeout: 30_000,
+  }, async () => {
+    const before = await remainingIds();
+    // The second add reaches the server, which commits it only once the CLI has cancelled the call: the task is
+    // there, and the CLI never learnt its id.
+    const store = s.server.store;
+    const addTask = store.addTask;
+    const secondStarted = defer();
+    const secondAdded = defer<bigint>();
+    store.addTask = async (signal, userId, description, due) => {
+      if (description !== "call the printer") return addTask.call(store, signal, userId, description, due);
+      secondStarted.resolve();
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+      secondAdded.resolve(await addTask.call(store, new AbortController().signal, userId, description, due));
+      throw signal.reason;
+    };
+    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+      CANCELKIT_TOKEN: "",
+    });
+    try {
+      await Promise.race([
+        secondStarted.promise,
+        cli.exited.then((code) => {
+          throw new Error(
+            `the CLI exited (${code}) before its second add reached the server: ${cli.stderr()}`,
+          );
+        }),
+      ]);
+      cli.child.kill("SIGINT");
+      assert.equal(await cli.exited, 130, cli.stderr());
+      assert.equal(
+        cli.stderr(),
+        'todo demo: the add of "call the printer" got no answer and may have added that task' +
+          " (cancelkit todo list shows it)\ncancelled\n",
+      );
+      const second = await secondAdded.promise;
+      // The first task ("write the chapter") is deleted; only the task of the unanswered add is left.
+      const added = [...(await remainingIds())].filter((id) => !before.has(id));
+      assert.deepEqual(added, [second]);
+      await deleteTask(second);
+    } finally {
+      cli.kill();
+      store.addTask = addTask;
     }
   });
 
