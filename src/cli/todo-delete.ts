@@ -82,7 +82,8 @@ export async function deleteLockStep(
     release?.(); // the generator sees `stop` and half-closes
     drainTimer = setTimeout(() => abort(`no answer within ${DELETE_DRAIN_MS / 1000} s`), DELETE_DRAIN_MS);
   };
-  const onAbortNow = () => abort(String((o.abortNow.reason as Error | undefined)?.message ?? "aborted"));
+  // The reason's own words: a ConnectError's message starts with its code ("[canceled] …").
+  const onAbortNow = () => abort(ConnectError.from(o.abortNow.reason).rawMessage);
   o.stop.addEventListener("abort", onStop, { once: true });
   o.abortNow.addEventListener("abort", onAbortNow, { once: true });
   async function* requests() {

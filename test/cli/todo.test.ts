@@ -275,6 +275,48 @@ describe("cancelkit todo", () => {
     }
   });
 
+  test("a second Ctrl-C while the CLI waits for the delete in flight ends it at once, naming that delete", {
+    timeout: 30_000,
+  }, async () => {
+    // Requests reach the server at once, answers take 3 s: B's answer cannot come before the 2 s wait is over.
+    const [a, b, c] = await addTasks("A", "B", "C");
+    const proxy = await startDelayProxy(s.address, { toServerMs: 0, toClientMs: 3000 });
+    const ended = s.nextCallLog("todo.v2.TodoService/DeleteTasks");
+    const cli = spawnCli(
+      ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", proxy.address, "--data-dir", s.dataDir],
+      { CANCELKIT_TOKEN: "" },
+    );
+    try {
+      // A's answer is printed; B is sent right after it.
+      await cli.printed(new RegExp(`^deleted task ${a}$`, "m"));
+      cli.child.kill("SIGINT");
+      const firstAt = performance.now();
+      // The first Ctrl-C was acted on: the CLI half-closed, so the server, having answered B, ended the call.
+      const line = await ended;
+      assert.equal(line.outcome, "ok", JSON.stringify(line));
+      assert.equal(line.messages, 2, JSON.stringify(line));
+      cli.child.kill("SIGINT");
+      const code = await cli.exited;
+      const waited = performance.now() - firstAt;
+      assert.equal(code, 130, cli.stderr());
+      assert.ok(waited < 1000, `exited ${waited.toFixed(0)} ms after the first Ctrl-C; the wait is 2 s`);
+      assert.equal(cli.stdout(), `deleted task ${a}\n`);
+      assert.equal(
+        cli.stderr(),
+        `task ${b}: its delete was in flight and got no answer (a second Ctrl-C); it may have been applied\ncancelled\n`,
+      );
+      const remaining = await remainingIds();
+      assert.deepEqual(
+        [a, b, c].map((id) => id !== undefined && remaining.has(id)),
+        [false, false, true],
+        "B's delete was applied: its answer was on its way",
+      );
+    } finally {
+      cli.kill();
+      await proxy.close();
+    }
+  });
+
   test("--timeout while a delete is in flight: its answer is still printed, then exit 4", {
     timeout: 30_000,
   }, async () => {

@@ -1,6 +1,7 @@
 /**
  * A TCP proxy on 127.0.0.1 that holds every chunk, in each direction, for `delayMs` before passing it on (in
- * order): a slow network, so that a test can act while a message is on its way.
+ * order): a slow network, so that a test can act while a message is on its way. `{ toServerMs, toClientMs }`
+ * delays each direction by its own amount (e.g. requests at once, answers late).
  */
 import { connect, createServer, type Socket } from "node:net";
 
@@ -9,11 +10,16 @@ export interface DelayProxy {
   close(): Promise<void>;
 }
 
-export async function startDelayProxy(target: string, delayMs: number): Promise<DelayProxy> {
+export async function startDelayProxy(
+  target: string,
+  delayMs: number | { toServerMs: number; toClientMs: number },
+): Promise<DelayProxy> {
+  const { toServerMs, toClientMs } =
+    typeof delayMs === "number" ? { toServerMs: delayMs, toClientMs: delayMs } : delayMs;
   const [host, port] = target.split(":") as [string, string];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const pipeDelayed = (from: Socket, to: Socket) => {
+  const pipeDelayed = (from: Socket, to: Socket, delayMs: number) => {
     from.on("data", (chunk: Buffer) => {
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -38,8 +44,8 @@ export async function startDelayProxy(target: string, delayMs: number): Promise<
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
     }
-    pipeDelayed(client, upstream);
-    pipeDelayed(upstream, client);
+    pipeDelayed(client, upstream, toServerMs);
+    pipeDelayed(upstream, client, toClientMs);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port: proxyPort } = server.address() as { port: number };
