@@ -89,6 +89,8 @@ export interface ServerDependencies {
   store?: TaskStore;
   /** The search workers' entry module instead of the real one; for tests (a fixture that crashes on demand). */
   workerUrl?: URL;
+  /** The SQLite store's writer thread module instead of the real one; for tests (a fixture that dies on demand). */
+  storeWriterUrl?: URL;
   /** UpdateTasks memory limits other than the defaults (update-memory.ts); for tests. */
   todoLimits?: Pick<TodoServiceOptions, "maxUpdateBytesPerStream" | "maxHeldUpdateBytes">;
 }
@@ -103,12 +105,23 @@ export async function startServer(
   log: Logger,
   dependencies: ServerDependencies = {},
 ): Promise<CancelkitServer> {
-  const store = dependencies.store ?? (await openSqliteStore(options.dataDir));
+  const health = new HealthState();
+  const store =
+    dependencies.store ??
+    (await openSqliteStore(options.dataDir, {
+      writerUrl: dependencies.storeWriterUrl,
+      // Every write is refused from now on: say so where probes look, so that the process gets restarted.
+      onBroken(reason) {
+        log.error("store", { phase: "broken", error: reason.message });
+        health.set(TodoService.typeName, ServingStatus.NOT_SERVING);
+        health.set("", ServingStatus.NOT_SERVING);
+      },
+    }));
   try {
     await ensureLocalUser(new AbortController().signal, store, options.dataDir, (event, fields) =>
       log.info(event, fields),
     );
-    return await listen(options, log, store, dependencies);
+    return await listen(options, log, store, health, dependencies);
   } catch (error) {
     await store.close();
     throw error;
@@ -119,9 +132,9 @@ async function listen(
   options: ServerOptions,
   log: Logger,
   store: TaskStore,
+  health: HealthState,
   dependencies: ServerDependencies,
 ): Promise<CancelkitServer> {
-  const health = new HealthState();
   const pool = new SearchPool({
     workers: options.workers,
     yieldEveryMs: options.workerYieldMs,

@@ -19,6 +19,10 @@ import {
 
 export interface WriterOptions extends Omit<WriterInit, "reportBatches"> {
   onBatch: GroupCommitOptions["onBatch"];
+  /** The thread ended without being closed (see SqliteStoreOptions.onBroken). */
+  onBroken: ((reason: Error) => void) | undefined;
+  /** The thread's entry module; default sqlite-writer.ts. */
+  url: URL | undefined;
 }
 
 interface Waiting {
@@ -37,23 +41,36 @@ export class SqliteWriter {
   /** Writes asked for in this turn, posted together at its end. */
   #unposted: number[] = [];
   readonly #onBatch: GroupCommitOptions["onBatch"];
+  readonly #onBroken: WriterOptions["onBroken"];
   readonly #opened: Promise<void>;
   #nextId = 1;
   /** Set once writes are refused: the store is closing, or the thread is gone. */
   #refusal: (() => Error) | undefined;
   #closing: Promise<void> | undefined;
+  /** Its connection opened: from then on an exit not asked for breaks the store. */
+  #ready = false;
   #onClosed: (() => void) | undefined;
 
-  private constructor(init: WriterInit, onBatch: GroupCommitOptions["onBatch"]) {
-    this.#thread = new Worker(new URL("./sqlite-writer.ts", import.meta.url), { workerData: init });
-    this.#onBatch = onBatch;
+  private constructor(init: WriterInit, options: WriterOptions) {
+    this.#thread = new Worker(options.url ?? new URL("./sqlite-writer.ts", import.meta.url), {
+      workerData: init,
+    });
+    this.#onBatch = options.onBatch;
+    this.#onBroken = options.onBroken;
     this.#opened = new Promise<void>((resolve, reject) => this.#listen(resolve, reject));
   }
 
   /** Starts the thread and resolves once its connection is open (rejects with the reason it could not open). */
   static async start(options: WriterOptions): Promise<SqliteWriter> {
-    const { onBatch, ...init } = options;
-    const writer = new SqliteWriter({ ...init, reportBatches: onBatch !== undefined }, onBatch);
+    const { path, busyTimeoutMs, durability, maxBatchRows, onBatch } = options;
+    const init: WriterInit = {
+      path,
+      busyTimeoutMs,
+      durability,
+      maxBatchRows,
+      reportBatches: onBatch !== undefined,
+    };
+    const writer = new SqliteWriter(init, options);
     try {
       await writer.#opened;
     } catch (error) {
@@ -144,6 +161,7 @@ export class SqliteWriter {
     this.#thread.on("message", (message: FromWriter) => {
       switch (message.type) {
         case "ready":
+          this.#ready = true;
           opened();
           break;
         case "failedToOpen":
@@ -175,8 +193,12 @@ export class SqliteWriter {
     this.#thread.on("exit", (code) => {
       const detail = lastError === undefined ? `exit code ${code}` : String(lastError);
       failedToOpen(writerStopped(detail)); // no effect once opened
-      this.#refusal ??= () => writerStopped(detail);
       for (const id of [...this.#waiting.keys()]) this.#settle(id)?.reject(writerStopped(detail));
+      if (this.#refusal === undefined && this.#ready) {
+        // Not asked to close: the thread died under a running store.
+        this.#refusal = () => writerStopped(detail);
+        this.#onBroken?.(writerStopped(detail));
+      }
       this.#onClosed?.();
     });
   }

@@ -38,6 +38,13 @@ export interface SqliteStoreOptions {
   maxBatchRows?: number;
   /** Called after each group commit with its writes and rows: for metrics and tests. */
   onBatch?: GroupCommitOptions["onBatch"];
+  /**
+   * Called once if the writer thread ends without being closed: every write is refused from then on (reads go
+   * on). The writes it had not answered are rejected; each may or may not have been committed.
+   */
+  onBroken?: ((reason: Error) => void) | undefined;
+  /** The writer thread's entry module instead of the real one; for tests (a fixture that dies on demand). */
+  writerUrl?: URL | undefined;
 }
 
 /** Opens (creating if needed) `<dataDir>/cancelkit.db` and brings its schema up to date. */
@@ -60,6 +67,8 @@ export async function openSqliteStore(
       durability: options.durability ?? "process",
       maxBatchRows: options.maxBatchRows,
       onBatch: options.onBatch,
+      onBroken: options.onBroken,
+      url: options.writerUrl,
     });
     return new SqliteTaskStore(db, writer);
   } catch (error) {

@@ -193,6 +193,31 @@ describe("sqlite store", () => {
     await store.close();
   });
 
+  test("a writer thread that dies: its unanswered writes and every later one are refused, reads go on, onBroken is told once", async () => {
+    const broken: Error[] = [];
+    const store = await openSqliteStore(await tempDir(), {
+      writerUrl: new URL("./fixtures/dying-writer.ts", import.meta.url),
+      onBroken: (reason) => broken.push(reason),
+    });
+    const { userId } = await store.createUser(never, "alice");
+    const kept = await store.addTask(never, userId, "kept", FAR_DUE);
+    const stopped = /the task store's writer thread stopped: exit code 3/;
+    // Same turn, same batch: the fixture dies on seeing it, before either is committed.
+    const dying = store.addTask(never, userId, "die", FAR_DUE);
+    const beside = store.deleteTask(never, userId, kept);
+    await assert.rejects(dying, stopped);
+    await assert.rejects(beside, stopped);
+    await assert.rejects(store.addTask(never, userId, "later", FAR_DUE), stopped);
+    assert.equal(broken.length, 1);
+    assert.match(String(broken[0]), stopped);
+    assert.deepEqual(
+      (await collect(store.listTasks(never, userId))).map((t) => t.description),
+      ["kept"],
+    );
+    await store.close();
+    assert.equal(broken.length, 1);
+  });
+
   test("close commits writes still queued", async () => {
     const dir = await tempDir();
     const store = await openSqliteStore(dir);
