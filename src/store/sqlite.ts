@@ -123,6 +123,8 @@ export class SqliteTaskStore implements TaskStore {
   readonly #sql: ReadStatements;
   readonly #writer: SqliteWriter;
   #open = true;
+  /** The first close(): a later call waits for it too, instead of resolving before anything is closed. */
+  #closing: Promise<void> | undefined;
 
   /** Use openSqliteStore. */
   constructor(db: DatabaseSync, writer: SqliteWriter) {
@@ -192,8 +194,12 @@ export class SqliteTaskStore implements TaskStore {
     return Number(row?.n ?? 0n);
   }
 
-  async close(): Promise<void> {
-    if (!this.#open) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#open = false;
     try {
       await this.#writer.close(); // commits what is queued

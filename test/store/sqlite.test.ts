@@ -233,6 +233,25 @@ describe("sqlite store", () => {
     await reopened.close();
   });
 
+  test("close called again while closing resolves only once the first has committed and closed", async () => {
+    const dir = await tempDir();
+    const store = await openSqliteStore(dir);
+    const { userId } = await store.createUser(never, "alice");
+    let committed = false;
+    const added = store.addTask(never, userId, "queued at close", FAR_DUE).then(() => {
+      committed = true;
+    });
+    const first = store.close();
+    await store.close();
+    assert.ok(committed, "the second close resolved before the write queued at close was committed");
+    // Both connections closed: the last one checkpointed the WAL and removed it.
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith(DB_FILE_NAME)),
+      [DB_FILE_NAME],
+    );
+    await Promise.all([first, added]);
+  });
+
   test("acknowledged adds survive kill -9 of the process", { timeout: 30_000 }, async () => {
     const dir = await tempDir();
     const fixture = new URL("./fixtures/add-until-killed.ts", import.meta.url).pathname;
