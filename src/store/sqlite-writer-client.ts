@@ -13,6 +13,7 @@ import {
   uncarryError,
   type WriteOp,
   type WriteResults,
+  type WriterEvent,
   type WriterInit,
   writerStopped,
 } from "./sqlite-writer-protocol.ts";
@@ -157,6 +158,25 @@ export class SqliteWriter {
     return waiting;
   }
 
+  #handle(event: WriterEvent): void {
+    switch (event.type) {
+      case "done":
+        this.#settle(event.id)?.resolve(event.value);
+        break;
+      case "failed":
+        this.#settle(event.id)?.reject(uncarryError(event.error));
+        break;
+      case "cancelled": {
+        const waiting = this.#settle(event.id);
+        waiting?.reject(waiting.signal.reason);
+        break;
+      }
+      case "batch":
+        this.#onBatch?.({ writes: event.writes, rows: event.rows });
+        break;
+    }
+  }
+
   #listen(opened: () => void, failedToOpen: (error: unknown) => void): void {
     this.#thread.on("message", (message: FromWriter) => {
       switch (message.type) {
@@ -167,19 +187,8 @@ export class SqliteWriter {
         case "failedToOpen":
           failedToOpen(uncarryError(message.error));
           break;
-        case "done":
-          this.#settle(message.id)?.resolve(message.value);
-          break;
-        case "failed":
-          this.#settle(message.id)?.reject(uncarryError(message.error));
-          break;
-        case "cancelled": {
-          const waiting = this.#settle(message.id);
-          waiting?.reject(waiting.signal.reason);
-          break;
-        }
-        case "batch":
-          this.#onBatch?.({ writes: message.writes, rows: message.rows });
+        case "events":
+          for (const event of message.events) this.#handle(event);
           break;
         case "closed":
           this.#onClosed?.();

@@ -40,13 +40,18 @@ export type ToWriter =
   /** Commit what is queued, close the connection, answer `closed`. */
   | { type: "close" };
 
-export type FromWriter =
-  | { type: "ready" }
-  | { type: "failedToOpen"; error: CarriedError }
+/** What happened to the writes, in order; a batch's report comes before its writes' answers. */
+export type WriterEvent =
   | { type: "done"; id: number; value: unknown }
   | { type: "failed"; id: number; error: CarriedError }
   | { type: "cancelled"; id: number }
-  | { type: "batch"; writes: number; rows: number }
+  | { type: "batch"; writes: number; rows: number };
+
+export type FromWriter =
+  | { type: "ready" }
+  | { type: "failedToOpen"; error: CarriedError }
+  /** The events of one turn of the writer in one message: a message per write cost more than the write. */
+  | { type: "events"; events: WriterEvent[] }
   | { type: "closed" };
 
 export type CarriedError =

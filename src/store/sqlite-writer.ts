@@ -15,6 +15,7 @@ import {
   type FromWriter,
   type ToWriter,
   type WriteOp,
+  type WriterEvent,
   type WriterInit,
 } from "./sqlite-writer-protocol.ts";
 import type { NewUser, TaskUpdate } from "./task-store.ts";
@@ -113,6 +114,18 @@ function createUser(sql: WriteStatements, name: string): NewUser {
 
 function serve(init: WriterInit, port: NonNullable<typeof parentPort>): void {
   const send = (message: FromWriter) => port.postMessage(message);
+  // Events wait for the end of the turn: a batch's answers all settle in one microtask checkpoint, so they go out
+  // together.
+  let events: WriterEvent[] = [];
+  const flushEvents = () => {
+    if (events.length === 0) return;
+    send({ type: "events", events });
+    events = [];
+  };
+  const report = (event: WriterEvent) => {
+    if (events.length === 0) setImmediate(flushEvents);
+    events.push(event);
+  };
   let db: DatabaseSync;
   let sql: WriteStatements;
   try {
@@ -134,7 +147,7 @@ function serve(init: WriterInit, port: NonNullable<typeof parentPort>): void {
     },
     {
       ...(init.maxBatchRows === undefined ? {} : { maxBatchRows: init.maxBatchRows }),
-      ...(init.reportBatches ? { onBatch: (batch) => send({ type: "batch", ...batch }) } : {}),
+      ...(init.reportBatches ? { onBatch: (batch) => report({ type: "batch", ...batch }) } : {}),
     },
   );
   /** The abort of each write not yet answered: the store's cancel reaches it through this. */
@@ -149,12 +162,14 @@ function serve(init: WriterInit, port: NonNullable<typeof parentPort>): void {
           writes.run(cancel.signal, run, rows).then(
             (value) => {
               waiting.delete(id);
-              send({ type: "done", id, value });
+              report({ type: "done", id, value });
             },
             (error: unknown) => {
               waiting.delete(id);
               const cancelled = cancel.signal.aborted && error === cancel.signal.reason;
-              send(cancelled ? { type: "cancelled", id } : { type: "failed", id, error: carryError(error) });
+              report(
+                cancelled ? { type: "cancelled", id } : { type: "failed", id, error: carryError(error) },
+              );
             },
           );
         }
@@ -167,6 +182,7 @@ function serve(init: WriterInit, port: NonNullable<typeof parentPort>): void {
         db.close();
         // After the answers of those last writes, which go out from their promises' callbacks.
         setImmediate(() => {
+          flushEvents();
           send({ type: "closed" });
           port.close();
         });
