@@ -1,20 +1,23 @@
 /**
- * Store errors that src/errors.ts does not (yet) have. Tasks use `notFound` from src/errors.ts.
+ * The store's errors as the RPC layer answers them. Their text and codes are defined once, in refusals.ts, which
+ * the SQLite writer thread uses without Connect.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
-import { notFound } from "../errors.ts";
+import { ConnectError } from "@connectrpc/connect";
+import { alreadyExistsRefusal, taskNotFoundRefusal, type WriteRefused } from "./refusals.ts";
+
+export { storeClosed } from "./refusals.ts";
+
+/** A refused write as the ConnectError a client gets: the same message and code. */
+export function connectErrorOf(refusal: WriteRefused): ConnectError {
+  return new ConnectError(refusal.message, refusal.grpcCode);
+}
 
 /** The task does not exist for this user (whether or not it exists for another). */
 export function taskNotFound(id: bigint): ConnectError {
-  return notFound(`task ${id}`);
+  return connectErrorOf(taskNotFoundRefusal(id));
 }
 
 /** A user name that is already taken (from `createUser`, i.e. `cancelkit users add`). */
 export function alreadyExists(what: string): ConnectError {
-  return new ConnectError(`${what} already exists`, Code.AlreadyExists);
-}
-
-/** The store was closed (server shutting down); the call never ran. Internal, not meant for clients. */
-export function storeClosed(): Error {
-  return new Error("task store is closed");
+  return connectErrorOf(alreadyExistsRefusal(what));
 }

@@ -7,8 +7,7 @@
  * sqlite-writer.ts). A batch is bounded by the rows it writes, not by the number of writes (one UpdateTasks call
  * may carry 10,000 rows), so that a small write does not wait long behind a large batch.
  */
-import { ConnectError } from "@connectrpc/connect";
-import { storeClosed } from "./errors.ts";
+import { storeClosed, WriteRefused } from "./refusals.ts";
 
 /** The transaction primitives of one synchronous database connection. */
 export interface TransactionControl {
@@ -48,8 +47,8 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 /**
  * Queues synchronous write operations and runs them in batches, one transaction per batch.
  *
- * Contract for an `op`: it runs inside an open transaction and must not await. It may throw a `ConnectError`
- * (e.g. notFound) only after undoing its own writes (or before making any): the batch goes on without it. Any
+ * Contract for an `op`: it runs inside an open transaction and must not await. It may throw a `WriteRefused`
+ * (e.g. no such task) only after undoing its own writes (or before making any): the batch goes on without it. Any
  * other error is treated as a database failure: the batch is rolled back, that write rejects with the error, and
  * the rest of the batch is run again without it.
  */
@@ -145,7 +144,7 @@ export class GroupCommit {
         try {
           outcomes.push({ ok: true, value: pending.op() });
         } catch (error) {
-          if (error instanceof ConnectError) {
+          if (error instanceof WriteRefused) {
             outcomes.push({ ok: false, error });
           } else {
             failedAt = index;

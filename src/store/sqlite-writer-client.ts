@@ -5,8 +5,9 @@
  * started it completes.
  */
 import { Worker } from "node:worker_threads";
-import { storeClosed } from "./errors.ts";
+import { connectErrorOf, storeClosed } from "./errors.ts";
 import type { GroupCommitOptions } from "./group-commit.ts";
+import { WriteRefused } from "./refusals.ts";
 import {
   type FromWriter,
   type ToWriter,
@@ -163,9 +164,11 @@ export class SqliteWriter {
       case "done":
         this.#settle(event.id)?.resolve(event.value);
         break;
-      case "failed":
-        this.#settle(event.id)?.reject(uncarryError(event.error));
+      case "failed": {
+        const error = uncarryError(event.error);
+        this.#settle(event.id)?.reject(error instanceof WriteRefused ? connectErrorOf(error) : error);
         break;
+      }
       case "cancelled": {
         const waiting = this.#settle(event.id);
         waiting?.reject(waiting.signal.reason);

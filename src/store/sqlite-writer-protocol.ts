@@ -1,10 +1,11 @@
 /**
  * The messages between the SQLite store (event loop) and its writer thread (sqlite-writer.ts), and how an error
  * crosses between them: a structured clone keeps an Error's message and stack but not its class or its own
- * properties, so a ConnectError (NOT_FOUND, ALREADY_EXISTS) and node:sqlite's error codes are carried by hand.
+ * properties, so a refused write (NOT_FOUND, ALREADY_EXISTS) and node:sqlite's error codes are carried by hand.
+ * Free of Connect, as the writer thread is (refusals.ts).
  */
-import { type Code, ConnectError } from "@connectrpc/connect";
 import type { Due } from "./due.ts";
+import { WriteRefused } from "./refusals.ts";
 import type { NewUser, TaskUpdate } from "./task-store.ts";
 
 /** What the writer thread needs to open its connection. */
@@ -55,9 +56,9 @@ export type FromWriter =
   | { type: "closed" };
 
 export type CarriedError =
-  | { connect: true; code: Code; message: string }
+  | { refused: true; grpcCode: number; message: string }
   | {
-      connect: false;
+      refused: false;
       name: string;
       message: string;
       stack: string | undefined;
@@ -68,20 +69,22 @@ export type CarriedError =
 const CARRIED_PROPS = ["code", "errcode", "errstr"];
 
 export function carryError(error: unknown): CarriedError {
-  if (error instanceof ConnectError) return { connect: true, code: error.code, message: error.rawMessage };
+  if (error instanceof WriteRefused)
+    return { refused: true, grpcCode: error.grpcCode, message: error.message };
   if (!(error instanceof Error)) {
-    return { connect: false, name: "Error", message: String(error), stack: undefined, props: {} };
+    return { refused: false, name: "Error", message: String(error), stack: undefined, props: {} };
   }
   const props: Record<string, unknown> = {};
   for (const key of CARRIED_PROPS) {
     const value = (error as unknown as Record<string, unknown>)[key];
     if (typeof value === "string" || typeof value === "number") props[key] = value;
   }
-  return { connect: false, name: error.name, message: error.message, stack: error.stack, props };
+  return { refused: false, name: error.name, message: error.message, stack: error.stack, props };
 }
 
+/** The error as it was thrown; a refused write as a WriteRefused (errors.ts makes it the client's ConnectError). */
 export function uncarryError(carried: CarriedError): Error {
-  if (carried.connect) return new ConnectError(carried.message, carried.code);
+  if (carried.refused) return new WriteRefused(carried.message, carried.grpcCode);
   const error = Object.assign(new Error(carried.message), carried.props);
   error.name = carried.name;
   if (carried.stack !== undefined) error.stack = carried.stack;

@@ -7,8 +7,8 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { parentPort, workerData } from "node:worker_threads";
-import { alreadyExists, taskNotFound } from "./errors.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { alreadyExistsRefusal, taskNotFoundRefusal } from "./refusals.ts";
 import { MAX_ROWID } from "./sqlite-schema.ts";
 import {
   carryError,
@@ -70,7 +70,7 @@ function operation(sql: WriteStatements, op: WriteOp): { run: () => unknown; row
       return {
         run: () => {
           if (op.id > MAX_ROWID || Number(sql.deleteTask.run(op.id, op.userId).changes) === 0)
-            throw taskNotFound(op.id);
+            throw taskNotFoundRefusal(op.id);
         },
         rows: 1,
       };
@@ -84,7 +84,7 @@ function updateTasks(sql: WriteStatements, userId: bigint, updates: readonly Tas
   sql.savepoint.run();
   try {
     for (const update of updates) {
-      if (update.id > MAX_ROWID) throw taskNotFound(update.id);
+      if (update.id > MAX_ROWID) throw taskNotFoundRefusal(update.id);
       const result = sql.updateTask.run(
         update.description ?? null,
         update.done === undefined ? null : update.done ? 1 : 0,
@@ -93,7 +93,7 @@ function updateTasks(sql: WriteStatements, userId: bigint, updates: readonly Tas
         update.id,
         userId,
       );
-      if (Number(result.changes) === 0) throw taskNotFound(update.id);
+      if (Number(result.changes) === 0) throw taskNotFoundRefusal(update.id);
     }
   } catch (error) {
     sql.rollbackTo.run();
@@ -104,7 +104,7 @@ function updateTasks(sql: WriteStatements, userId: bigint, updates: readonly Tas
 }
 
 function createUser(sql: WriteStatements, name: string): NewUser {
-  if (sql.userByName.get(name) !== undefined) throw alreadyExists(`user ${JSON.stringify(name)}`);
+  if (sql.userByName.get(name) !== undefined) throw alreadyExistsRefusal(`user ${JSON.stringify(name)}`);
   const now = Date.now();
   const userId = BigInt(sql.insertUser.run(name, now).lastInsertRowid);
   const token = newToken();

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { DEFAULT_MAX_BATCH_ROWS, GroupCommit } from "../../src/store/group-commit.ts";
+import { taskNotFoundRefusal } from "../../src/store/refusals.ts";
 
 function fakeConnection() {
   const log: string[] = [];
@@ -46,13 +46,13 @@ describe("GroupCommit", () => {
     assert.deepEqual(db.log, ["begin", "op1", "op2", "op3", "commit"]);
   });
 
-  test("an op that throws a ConnectError rejects alone; the rest of the batch commits", async () => {
+  test("an op that throws a WriteRefused rejects alone; the rest of the batch commits", async () => {
     const db = fakeConnection();
     const writes = new GroupCommit(db.tx);
     const results = await Promise.allSettled([
       writes.run(never, () => db.log.push("a")),
       writes.run(never, () => {
-        throw new ConnectError("task 9 not found", Code.NotFound);
+        throw taskNotFoundRefusal(9n);
       }),
       writes.run(never, () => db.log.push("c")),
     ]);
