@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
+import { setImmediate as setImmediatePromise } from "node:timers/promises";
 import { DEFAULT_MAX_BATCH_ROWS } from "../../src/store/group-commit.ts";
 import { DB_FILE_NAME, openSqliteStore } from "../../src/store/sqlite.ts";
 import { MIGRATIONS } from "../../src/store/sqlite-schema.ts";
@@ -139,6 +140,33 @@ describe("sqlite store", () => {
       (await collect(store.listTasks(never, userId))).map((t) => t.description),
       ["kept"],
     );
+    await store.close();
+  });
+
+  test("a write aborted after it reached the writer thread, but before its batch began, never runs", async () => {
+    const store = await openSqliteStore(await tempDir());
+    const { userId } = await store.createUser(never, "alice");
+    const ids = await Promise.all(
+      Array.from({ length: 10_000 }, () => store.addTask(never, userId, "x", FAR_DUE)),
+    );
+    // A 10,000-row call keeps the writer busy for tens of milliseconds...
+    const busy = store.updateTasks(
+      never,
+      userId,
+      ids.map((id) => ({ id, description: "busy" })),
+    );
+    await setImmediatePromise();
+    // ...while this add, posted a turn later, waits behind it: its abort has to reach the writer.
+    const controller = new AbortController();
+    const reason = new Error("cancelled while the writer was busy");
+    const late = store.addTask(controller.signal, userId, "late", FAR_DUE);
+    await setImmediatePromise();
+    controller.abort(reason);
+    await assert.rejects(late, (error) => error === reason);
+    await busy;
+    const tasks = await collect(store.listTasks(never, userId));
+    assert.equal(tasks.filter((task) => task.description === "late").length, 0);
+    assert.equal(tasks.length, ids.length);
     await store.close();
   });
 
