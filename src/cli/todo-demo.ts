@@ -19,11 +19,16 @@ const DEMO_OVERDUE_AFTER_MS = 1500;
  */
 const DEMO_FILLER_TASKS = 3000;
 
-/** The demo's filler tasks: those added and not yet deleted, and how many adds ended without an answer. */
+/**
+ * The demo's filler tasks: those added and not yet deleted, how many adds ended without an answer, and the
+ * deletes that did.
+ */
 interface Filler {
   ids: Set<bigint>;
   /** Adds that were cancelled or timed out: each may have added a task whose id the demo never learnt. */
   unanswered: number;
+  /** Ids (still in `ids`) whose quiet delete was cut short without its answer: each may have been deleted. */
+  unansweredDeletes: Set<bigint>;
 }
 
 /** The book's three tasks: those added and not yet deleted, and the adds that ended without an answer. */
@@ -170,20 +175,29 @@ function shellIds(ids: readonly bigint[]): string {
  * After an interrupted or failed demo: deletes the tasks it added and has not deleted (the book's three and the
  * filler), within CLEANUP_MS of its own (the session's signal has usually been aborted by Ctrl-C; a second
  * Ctrl-C stops the cleanup), and says on stderr what could not be deleted and how to delete it, and which adds
- * got no answer and may have added a task.
+ * got no answer and may have added a task. `interruptedTwice`, when aborted (a second Ctrl-C already ended the
+ * quiet filler delete), means: delete nothing more, only say what is left.
  */
-async function cleanUp(s: TodoSession, examples: Examples, filler: Filler): Promise<void> {
+async function cleanUp(
+  s: TodoSession,
+  examples: Examples,
+  filler: Filler,
+  interruptedTwice: AbortSignal,
+): Promise<void> {
   const left = new Set([...examples.ids, ...filler.ids]);
   if (left.size === 0 && examples.unanswered.length === 0 && filler.unanswered === 0) return;
   const budget = refTimeout(CLEANUP_MS);
   const later = laterInterrupt(s.signal);
-  let maybe: Set<bigint>;
+  const abortNow = AbortSignal.any([later.signal, interruptedTwice]);
+  let unanswered: Set<bigint>;
   try {
-    maybe = await deleteQuietly(s, left, AbortSignal.any([budget.signal, later.signal]), later.signal);
+    unanswered = await deleteQuietly(s, left, AbortSignal.any([budget.signal, abortNow]), abortNow);
   } finally {
     budget.clear();
     later.dispose();
   }
+  // A delete that got no answer and was not retried (or got none again) may have been applied.
+  const maybe = new Set([...filler.unansweredDeletes, ...unanswered].filter((id) => left.has(id)));
   const there = sortedIds([...left].filter((id) => !maybe.has(id)));
   const lines: string[] = [];
   if (there.length > 0) {
@@ -231,7 +245,8 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
   // Every task the demo adds is deleted at the end, or in `finally` when the demo is interrupted or fails: against
   // --server, they would stay in the user's list. A demo server of our own goes away with them.
   const examples: Examples = { ids: new Set(), unanswered: [] };
-  const filler: Filler = { ids: new Set(), unanswered: 0 };
+  const filler: Filler = { ids: new Set(), unanswered: 0, unansweredDeletes: new Set() };
+  let interruptedTwice = new AbortController().signal;
   try {
     say("--- add three tasks");
     const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
@@ -291,10 +306,20 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
 
     say(`--- delete ${first}, ${second}, ${third} (and, quietly, the ${ids.length} filler tasks)`);
     await deleteIds(s, [first, second, third], (id) => examples.ids.delete(id));
-    await deleteQuietly(s, filler.ids, s.signal, new AbortController().signal);
+    // Against --server, a second Ctrl-C aborts these deletes at once, and the cleanup deletes nothing more but
+    // says what is left (main's handler took the first Ctrl-C; with no listener, the second would kill the
+    // process before that). With a demo server of our own, nothing is left behind: it still kills at once.
+    const later = s.demoServer === undefined ? laterInterrupt(s.signal) : undefined;
+    if (later !== undefined) interruptedTwice = later.signal;
+    try {
+      const abortNow = later?.signal ?? new AbortController().signal;
+      filler.unansweredDeletes = await deleteQuietly(s, filler.ids, s.signal, abortNow);
+    } finally {
+      later?.dispose();
+    }
     s.signal.throwIfAborted();
   } finally {
-    if (s.demoServer === undefined) await cleanUp(s, examples, filler);
+    if (s.demoServer === undefined) await cleanUp(s, examples, filler, interruptedTwice);
   }
   say("--- list");
   const last = await listTasks(s, { cancelOnOverdue: false });

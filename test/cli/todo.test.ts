@@ -183,6 +183,8 @@ describe("cancelkit todo", () => {
     for await (const _ of s.todo().deleteTasks(requests)) return;
   }
 
+  const sortedIds = (ids: bigint[]) => [...ids].sort((a, b) => (a < b ? -1 : 1));
+
   async function remainingIds(): Promise<Set<bigint>> {
     const ids = new Set<bigint>();
     for await (const res of s.todo().listTasks({})) ids.add(res.task?.id ?? 0n);
@@ -455,6 +457,90 @@ describe("cancelkit todo", () => {
     } finally {
       cli.kill();
       store.addTask = addTask;
+    }
+  });
+
+  /** The ids of `cancelkit todo delete … 1 2 $(seq 4 9) …` as the shell would expand them. */
+  function shellIds(command: string): bigint[] {
+    const ids: bigint[] = [];
+    for (const m of command.matchAll(/\$\(seq (\d+) (\d+)\)|(\d+)/g)) {
+      if (m[3] !== undefined) ids.push(BigInt(m[3]));
+      else for (let id = BigInt(m[1] ?? ""); id <= BigInt(m[2] ?? ""); id++) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Deletes tasks of the local user through the API, 16 streams at once. */
+  async function deleteTasks(ids: readonly bigint[]): Promise<void> {
+    const size = Math.ceil(ids.length / 16);
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, n) => {
+        const mine = ids.slice(n * size, (n + 1) * size);
+        if (mine.length === 0) return;
+        const requests = (async function* () {
+          for (const id of mine) yield { id };
+        })();
+        for await (const _ of s.todo().deleteTasks(requests));
+      }),
+    );
+  }
+
+  test("demo --server: a second Ctrl-C during the quiet filler delete ends it at once; it names what is left, exit 130", {
+    timeout: 60_000,
+  }, async () => {
+    // It used to get Node's default SIGINT: the process was killed at once and said nothing of the 3,000 tasks.
+    const before = await remainingIds();
+    const store = s.server.store;
+    const deleteTask = store.deleteTask;
+    let examples: Set<bigint> | undefined;
+    const fillerDeleteStarted = defer();
+    store.deleteTask = async (signal, userId, id) => {
+      if (examples === undefined || examples.has(id)) return deleteTask.call(store, signal, userId, id);
+      // A filler's delete hangs until its call ends: there is always a delete in flight to wait for.
+      fillerDeleteStarted.resolve();
+      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    };
+    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+      CANCELKIT_TOKEN: "",
+    });
+    try {
+      const added = /added tasks (\d+), (\d+) \(due in [\d.]+ s\) and (\d+)/.exec(
+        await cli.printed(/added tasks \d+, \d+ \(due in [\d.]+ s\) and \d+/),
+      );
+      examples = new Set(added?.slice(1).map(BigInt));
+      await Promise.race([
+        fillerDeleteStarted.promise,
+        cli.exited.then((code) => {
+          throw new Error(`the CLI exited (${code}) before its filler deletes: ${cli.stderr()}`);
+        }),
+      ]);
+      cli.child.kill("SIGINT");
+      const firstAt = performance.now();
+      // The first Ctrl-C stops the deletes and starts their 2 s wait for the answers in flight.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      cli.child.kill("SIGINT");
+      const code = await cli.exited;
+      const waited = performance.now() - firstAt;
+      assert.equal(code, 130, cli.stderr());
+      assert.ok(waited < 1500, `exited ${waited.toFixed(0)} ms after the first Ctrl-C; the wait is 2 s`);
+      const said = new RegExp(
+        "^todo demo: (\\d+) of its tasks are still there \\(\\1 filler tasks\\); delete them with:\n" +
+          `  cancelkit todo delete --server ${s.address} ([\\d $()seq]+)\n` +
+          "todo demo: the delete of task\\(s\\) ([\\d, ]+) got no answer and may have been applied" +
+          " \\(cancelkit todo list shows whether they are still there\\)\ncancelled\n$",
+      ).exec(cli.stderr());
+      assert.ok(said !== null, cli.stderr());
+      const named = shellIds(said[2] ?? "");
+      const maybe = (said[3] ?? "").split(", ").map(BigInt);
+      assert.equal(named.length, Number(said[1]));
+      const left = [...(await remainingIds())].filter((id) => !before.has(id));
+      assert.equal(left.length, 3000, "no filler delete was applied");
+      assert.deepEqual(sortedIds([...named, ...maybe]), sortedIds(left), "the tasks named are those left");
+      assert.ok(maybe.length >= 1 && maybe.length <= 16, `one delete in flight per stream: ${maybe}`);
+    } finally {
+      cli.kill();
+      store.deleteTask = deleteTask;
+      await deleteTasks([...(await remainingIds())].filter((id) => !before.has(id)));
     }
   });
 
