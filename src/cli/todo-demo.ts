@@ -173,9 +173,9 @@ function shellIds(ids: readonly bigint[]): string {
 
 /**
  * After an interrupted or failed demo: deletes the tasks it added and has not deleted (the book's three and the
- * filler), within CLEANUP_MS of its own (the session's signal has usually been aborted by Ctrl-C; a second
- * Ctrl-C stops the cleanup), and says on stderr what could not be deleted and how to delete it, and which adds
- * got no answer and may have added a task. `interruptedTwice`, when aborted (a second Ctrl-C already ended the
+ * filler), within CLEANUP_MS of its own (the session's signal has usually been aborted by Ctrl-C, and a second
+ * Ctrl-C aborts the cleanup; after an error, a first Ctrl-C stops it and a second aborts it), and says on stderr
+ * what could not be deleted and how to delete it, and which adds got no answer and may have added a task. `interruptedTwice`, when aborted (a second Ctrl-C already ended the
  * quiet filler delete), means: delete nothing more, only say what is left.
  */
 async function cleanUp(
@@ -187,11 +187,15 @@ async function cleanUp(
   const left = new Set([...examples.ids, ...filler.ids]);
   if (left.size === 0 && examples.unanswered.length === 0 && filler.unanswered === 0) return;
   const budget = refTimeout(CLEANUP_MS);
+  // After Ctrl-C, the next Ctrl-C aborts the cleanup at once. After an error, the session's signal is not aborted
+  // yet: the first Ctrl-C stops the cleanup the graceful way (no further delete; the answers in flight awaited)
+  // and the next one aborts it.
   const later = laterInterrupt(s.signal);
   const abortNow = AbortSignal.any([later.signal, interruptedTwice]);
+  const stop = AbortSignal.any([budget.signal, abortNow, ...(s.signal.aborted ? [] : [s.signal])]);
   let unanswered: Set<bigint>;
   try {
-    unanswered = await deleteQuietly(s, left, AbortSignal.any([budget.signal, abortNow]), abortNow);
+    unanswered = await deleteQuietly(s, left, stop, abortNow);
   } finally {
     budget.clear();
     later.dispose();

@@ -1,7 +1,9 @@
 /** `cancelkit todo` and `cancelkit users` as a person runs them, against a server in this process. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { parseDue } from "../../src/cli/due-date.ts";
+import { EXIT } from "../../src/cli/exit-codes.ts";
 import { defer } from "../helpers/defer.ts";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -541,6 +543,92 @@ describe("cancelkit todo", () => {
       cli.kill();
       store.deleteTask = deleteTask;
       await deleteTasks([...(await remainingIds())].filter((id) => !before.has(id)));
+    }
+  });
+
+  test("demo --server failing: a first Ctrl-C stops its cleanup the graceful way, a second aborts it", {
+    timeout: 60_000,
+  }, async () => {
+    // The cleanup after an error used to watch only for a second Ctrl-C: the first was not acted on, and the
+    // cleanup went on deleting.
+    const store = s.server.store;
+    const { addTask, deleteTask } = store;
+    // The first filler's add fails: the demo ends with that error and cleans up the tasks it added.
+    store.addTask = async (signal, userId, description, due) => {
+      if (description === "filler task 1") throw new ConnectError("the disk is full", Code.ResourceExhausted);
+      return addTask.call(store, signal, userId, description, due);
+    };
+    const failed = "resource exhausted: the disk is full\n";
+    const stillThere = new RegExp(
+      "^todo demo: (\\d+) of its tasks are still there \\(.*\\); delete them with:\n" +
+        `  cancelkit todo delete --server ${s.address} ([\\d $()seq]+)\n`,
+    );
+    try {
+      for (const secondCtrlC of [false, true]) {
+        const before = await remainingIds();
+        const cleanupStarted = defer();
+        const gate = defer();
+        let applied = 0;
+        store.deleteTask = async (signal, userId, id) => {
+          cleanupStarted.resolve();
+          if (secondCtrlC) {
+            // Hangs until its call ends: only a second Ctrl-C ends the cleanup before its 2 s wait is over.
+            await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+          }
+          await gate.promise;
+          await deleteTask.call(store, new AbortController().signal, userId, id);
+          applied++;
+        };
+        const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+          CANCELKIT_TOKEN: "",
+        });
+        try {
+          await Promise.race([
+            cleanupStarted.promise,
+            cli.exited.then((code) => {
+              throw new Error(`the CLI exited (${code}) before its cleanup: ${cli.stderr()}`);
+            }),
+          ]);
+          cli.child.kill("SIGINT");
+          const firstAt = performance.now();
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          // Graceful: the deletes in flight are answered now, and no further delete is sent.
+          if (!secondCtrlC) gate.resolve();
+          else cli.child.kill("SIGINT");
+          const code = await cli.exited;
+          const waited = performance.now() - firstAt;
+          assert.equal(code, EXIT.resourceExhausted, cli.stderr());
+          assert.ok(waited < 1500, `exited ${waited.toFixed(0)} ms after the first Ctrl-C`);
+          const said = stillThere.exec(cli.stderr());
+          assert.ok(said !== null, `second Ctrl-C ${secondCtrlC}: ${cli.stderr()}`);
+          const named = shellIds(said[2] ?? "");
+          assert.equal(named.length, Number(said[1]));
+          const left = [...(await remainingIds())].filter((id) => !before.has(id));
+          if (!secondCtrlC) {
+            assert.ok(applied >= 1 && applied <= 16, `one delete per stream, then none: ${applied}`);
+            assert.deepEqual(sortedIds(named), sortedIds(left), "the tasks named are those left");
+            assert.equal(cli.stderr(), `${said[0]}${failed}`, "every delete in flight was answered");
+          } else {
+            assert.equal(applied, 0);
+            const maybe =
+              /^todo demo: the delete of task\(s\) ([\d, ]+) got no answer and may have been applied/m.exec(
+                cli.stderr(),
+              );
+            assert.ok(maybe !== null, cli.stderr());
+            const unanswered = (maybe[1] ?? "").split(", ").map(BigInt);
+            assert.deepEqual(sortedIds([...named, ...unanswered]), sortedIds(left));
+            assert.ok(cli.stderr().endsWith(failed), cli.stderr());
+          }
+        } finally {
+          cli.kill();
+          gate.resolve();
+          store.deleteTask = deleteTask;
+          await deleteTasks([...(await remainingIds())].filter((id) => !before.has(id)));
+        }
+      }
+    } finally {
+      store.addTask = addTask;
+      store.deleteTask = deleteTask;
     }
   });
 
