@@ -7,7 +7,7 @@ import { EXIT } from "../../src/cli/exit-codes.ts";
 import { defer } from "../helpers/defer.ts";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { spawnCli } from "../helpers/spawn.ts";
+import { type Spawned, spawnCli } from "../helpers/spawn.ts";
 
 describe("cancelkit todo", () => {
   let s: TestServer;
@@ -177,20 +177,64 @@ describe("cancelkit todo", () => {
     return ids;
   }
 
-  /** Deletes one task of the local user through the API. */
-  async function deleteTask(id: bigint): Promise<void> {
-    const requests = (async function* () {
-      yield { id };
-    })();
-    for await (const _ of s.todo().deleteTasks(requests)) return;
-  }
-
   const sortedIds = (ids: bigint[]) => [...ids].sort((a, b) => (a < b ? -1 : 1));
 
   async function remainingIds(): Promise<Set<bigint>> {
     const ids = new Set<bigint>();
     for await (const res of s.todo().listTasks({})) ids.add(res.task?.id ?? 0n);
     return ids;
+  }
+
+  /** The ids of `cancelkit todo delete … 1 2 $(seq 4 9) …` as the shell would expand them. */
+  function shellIds(command: string): bigint[] {
+    const ids: bigint[] = [];
+    for (const m of command.matchAll(/\$\(seq (\d+) (\d+)\)|(\d+)/g)) {
+      if (m[3] !== undefined) ids.push(BigInt(m[3]));
+      else for (let id = BigInt(m[1] ?? ""); id <= BigInt(m[2] ?? ""); id++) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** Deletes tasks of the local user through the API, 16 streams at once. */
+  async function deleteTasks(ids: readonly bigint[]): Promise<void> {
+    const size = Math.ceil(ids.length / 16);
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, n) => {
+        const mine = ids.slice(n * size, (n + 1) * size);
+        if (mine.length === 0) return;
+        const requests = (async function* () {
+          for (const id of mine) yield { id };
+        })();
+        for await (const _ of s.todo().deleteTasks(requests));
+      }),
+    );
+  }
+
+  /** The local user's task ids that were not there `before`. */
+  async function idsSince(before: Set<bigint>): Promise<bigint[]> {
+    return [...(await remainingIds())].filter((id) => !before.has(id));
+  }
+
+  /** `todo demo` against the test server, with the local token file (no CANCELKIT_TOKEN from outside). */
+  function spawnDemo(): Spawned {
+    return spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
+      CANCELKIT_TOKEN: "",
+    });
+  }
+
+  /** Waits for `reached`, failing with the CLI's stderr if the CLI exits first. */
+  async function beforeExit(cli: Spawned, reached: Promise<unknown>, what: string): Promise<void> {
+    await Promise.race([
+      reached,
+      cli.exited.then((code) => {
+        throw new Error(`the CLI exited (${code}) before ${what}: ${cli.stderr()}`);
+      }),
+    ]);
+  }
+
+  /** For a store method stubbed to hang: rejects with the call's reason once the call ends. */
+  function untilCallEnds(signal: AbortSignal): Promise<never> {
+    return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
   }
 
   test("Ctrl-C while a delete is in flight: its answer is still awaited and printed, exit 130", {
@@ -211,12 +255,7 @@ describe("cancelkit todo", () => {
       { CANCELKIT_TOKEN: "" },
     );
     try {
-      await Promise.race([
-        bCommitted.promise,
-        cli.exited.then((code) => {
-          throw new Error(`the CLI exited (${code}) before B's delete committed: ${cli.stderr()}`);
-        }),
-      ]);
+      await beforeExit(cli, bCommitted.promise, "B's delete committed");
       cli.child.kill("SIGINT");
       assert.equal(await cli.exited, 130, cli.stderr());
       assert.match(cli.stderr(), /cancelled\n$/);
@@ -248,19 +287,14 @@ describe("cancelkit todo", () => {
       if (id !== b) return deleteTask.call(store, signal, userId, id);
       bStarted.resolve();
       // Hangs until the call ends.
-      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      await untilCallEnds(signal);
     };
     const cli = spawnCli(
       ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", s.address, "--data-dir", s.dataDir],
       { CANCELKIT_TOKEN: "" },
     );
     try {
-      await Promise.race([
-        bStarted.promise,
-        cli.exited.then((code) => {
-          throw new Error(`the CLI exited (${code}) before B's delete started: ${cli.stderr()}`);
-        }),
-      ]);
+      await beforeExit(cli, bStarted.promise, "B's delete started");
       cli.child.kill("SIGINT");
       assert.equal(await cli.exited, 130, cli.stderr());
       assert.equal(cli.stdout(), `deleted task ${a}\n`);
@@ -370,9 +404,7 @@ describe("cancelkit todo", () => {
   }, async () => {
     // While the fillers are being added (adds in flight), and during the cancelled listing.
     for (const phase of [/--- add 3000 more tasks/, /--- list, cancelling/]) {
-      const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-        CANCELKIT_TOKEN: "",
-      });
+      const cli = spawnDemo();
       try {
         await cli.printed(phase, 30_000);
         cli.child.kill("SIGINT");
@@ -393,9 +425,7 @@ describe("cancelkit todo", () => {
     timeout: 30_000,
   }, async () => {
     // They used to stay in the user's list: only the fillers were deleted in the demo's `finally`.
-    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-      CANCELKIT_TOKEN: "",
-    });
+    const cli = spawnDemo();
     try {
       await cli.printed(/--- waiting/);
       cli.child.kill("SIGINT");
@@ -432,18 +462,9 @@ describe("cancelkit todo", () => {
       secondAdded.resolve(await addTask.call(store, new AbortController().signal, userId, description, due));
       throw signal.reason;
     };
-    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-      CANCELKIT_TOKEN: "",
-    });
+    const cli = spawnDemo();
     try {
-      await Promise.race([
-        secondStarted.promise,
-        cli.exited.then((code) => {
-          throw new Error(
-            `the CLI exited (${code}) before its second add reached the server: ${cli.stderr()}`,
-          );
-        }),
-      ]);
+      await beforeExit(cli, secondStarted.promise, "its second add reached the server");
       cli.child.kill("SIGINT");
       assert.equal(await cli.exited, 130, cli.stderr());
       assert.equal(
@@ -453,39 +474,14 @@ describe("cancelkit todo", () => {
       );
       const second = await secondAdded.promise;
       // The first task ("write the chapter") is deleted; only the task of the unanswered add is left.
-      const added = [...(await remainingIds())].filter((id) => !before.has(id));
+      const added = await idsSince(before);
       assert.deepEqual(added, [second]);
-      await deleteTask(second);
+      await deleteTasks([second]);
     } finally {
       cli.kill();
       store.addTask = addTask;
     }
   });
-
-  /** The ids of `cancelkit todo delete … 1 2 $(seq 4 9) …` as the shell would expand them. */
-  function shellIds(command: string): bigint[] {
-    const ids: bigint[] = [];
-    for (const m of command.matchAll(/\$\(seq (\d+) (\d+)\)|(\d+)/g)) {
-      if (m[3] !== undefined) ids.push(BigInt(m[3]));
-      else for (let id = BigInt(m[1] ?? ""); id <= BigInt(m[2] ?? ""); id++) ids.push(id);
-    }
-    return ids;
-  }
-
-  /** Deletes tasks of the local user through the API, 16 streams at once. */
-  async function deleteTasks(ids: readonly bigint[]): Promise<void> {
-    const size = Math.ceil(ids.length / 16);
-    await Promise.all(
-      Array.from({ length: 16 }, async (_, n) => {
-        const mine = ids.slice(n * size, (n + 1) * size);
-        if (mine.length === 0) return;
-        const requests = (async function* () {
-          for (const id of mine) yield { id };
-        })();
-        for await (const _ of s.todo().deleteTasks(requests));
-      }),
-    );
-  }
 
   test("demo --server: a second Ctrl-C during the quiet filler delete ends it at once; it names what is left, exit 130", {
     timeout: 60_000,
@@ -500,22 +496,15 @@ describe("cancelkit todo", () => {
       if (examples === undefined || examples.has(id)) return deleteTask.call(store, signal, userId, id);
       // A filler's delete hangs until its call ends: there is always a delete in flight to wait for.
       fillerDeleteStarted.resolve();
-      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      await untilCallEnds(signal);
     };
-    const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-      CANCELKIT_TOKEN: "",
-    });
+    const cli = spawnDemo();
     try {
       const added = /added tasks (\d+), (\d+) \(due in [\d.]+ s\) and (\d+)/.exec(
         await cli.printed(/added tasks \d+, \d+ \(due in [\d.]+ s\) and \d+/),
       );
       examples = new Set(added?.slice(1).map(BigInt));
-      await Promise.race([
-        fillerDeleteStarted.promise,
-        cli.exited.then((code) => {
-          throw new Error(`the CLI exited (${code}) before its filler deletes: ${cli.stderr()}`);
-        }),
-      ]);
+      await beforeExit(cli, fillerDeleteStarted.promise, "its filler deletes");
       cli.child.kill("SIGINT");
       const firstAt = performance.now();
       // The first Ctrl-C stops the deletes and starts their 2 s wait for the answers in flight.
@@ -535,14 +524,14 @@ describe("cancelkit todo", () => {
       const named = shellIds(said[2] ?? "");
       const maybe = (said[3] ?? "").split(", ").map(BigInt);
       assert.equal(named.length, Number(said[1]));
-      const left = [...(await remainingIds())].filter((id) => !before.has(id));
+      const left = await idsSince(before);
       assert.equal(left.length, 3000, "no filler delete was applied");
       assert.deepEqual(sortedIds([...named, ...maybe]), sortedIds(left), "the tasks named are those left");
       assert.ok(maybe.length >= 1 && maybe.length <= 16, `one delete in flight per stream: ${maybe}`);
     } finally {
       cli.kill();
       store.deleteTask = deleteTask;
-      await deleteTasks([...(await remainingIds())].filter((id) => !before.has(id)));
+      await deleteTasks(await idsSince(before));
     }
   });
 
@@ -573,22 +562,15 @@ describe("cancelkit todo", () => {
           cleanupStarted.resolve();
           if (secondCtrlC) {
             // Hangs until its call ends: only a second Ctrl-C ends the cleanup before its 2 s wait is over.
-            await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+            await untilCallEnds(signal);
           }
           await gate.promise;
           await deleteTask.call(store, new AbortController().signal, userId, id);
           applied++;
         };
-        const cli = spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-          CANCELKIT_TOKEN: "",
-        });
+        const cli = spawnDemo();
         try {
-          await Promise.race([
-            cleanupStarted.promise,
-            cli.exited.then((code) => {
-              throw new Error(`the CLI exited (${code}) before its cleanup: ${cli.stderr()}`);
-            }),
-          ]);
+          await beforeExit(cli, cleanupStarted.promise, "its cleanup");
           cli.child.kill("SIGINT");
           const firstAt = performance.now();
           await new Promise((resolve) => setTimeout(resolve, 500));
@@ -603,7 +585,7 @@ describe("cancelkit todo", () => {
           assert.ok(said !== null, `second Ctrl-C ${secondCtrlC}: ${cli.stderr()}`);
           const named = shellIds(said[2] ?? "");
           assert.equal(named.length, Number(said[1]));
-          const left = [...(await remainingIds())].filter((id) => !before.has(id));
+          const left = await idsSince(before);
           if (!secondCtrlC) {
             assert.ok(applied >= 1 && applied <= 16, `one delete per stream, then none: ${applied}`);
             assert.deepEqual(sortedIds(named), sortedIds(left), "the tasks named are those left");
@@ -623,7 +605,7 @@ describe("cancelkit todo", () => {
           cli.kill();
           gate.resolve();
           store.deleteTask = deleteTask;
-          await deleteTasks([...(await remainingIds())].filter((id) => !before.has(id)));
+          await deleteTasks(await idsSince(before));
         }
       }
     } finally {
