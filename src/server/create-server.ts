@@ -110,12 +110,8 @@ export async function startServer(
     dependencies.store ??
     (await openSqliteStore(options.dataDir, {
       writerUrl: dependencies.storeWriterUrl,
-      // Every write is refused from now on: say so where probes look, so that the process gets restarted.
-      onBroken(reason) {
-        log.error("store", { phase: "broken", error: reason.message });
-        health.set(TodoService.typeName, ServingStatus.NOT_SERVING);
-        health.set("", ServingStatus.NOT_SERVING);
-      },
+      // Every write is refused from now on.
+      onBroken: (reason) => reportBroken(log, health, "store", TodoService.typeName, reason.message),
     }));
   try {
     await ensureLocalUser(new AbortController().signal, store, options.dataDir, (event, fields) =>
@@ -126,6 +122,16 @@ export async function startServer(
     await store.close();
     throw error;
   }
+}
+
+/**
+ * A part the server cannot do without stopped working (the search pool, the store's writer): says so in an error
+ * log line and where probes look, `service` and "" NOT_SERVING, so that the process gets restarted.
+ */
+function reportBroken(log: Logger, health: HealthState, part: string, service: string, error: string): void {
+  log.error(part, { phase: "broken", error });
+  health.set(service, ServingStatus.NOT_SERVING);
+  health.set("", ServingStatus.NOT_SERVING);
 }
 
 async function listen(
@@ -143,12 +149,9 @@ async function listen(
     maxQueued: options.maxQueued,
     maxPerClient: options.maxPerClient,
     workerUrl: dependencies.workerUrl,
-    // Every search is refused from now on: say so where probes look, so that the process gets restarted.
-    onBroken(reason) {
-      log.error("pool", { phase: "broken", error: String(reason.cause ?? reason) });
-      health.set(HashFinder.typeName, ServingStatus.NOT_SERVING);
-      health.set("", ServingStatus.NOT_SERVING);
-    },
+    // Every search is refused from now on.
+    onBroken: (reason) =>
+      reportBroken(log, health, "pool", HashFinder.typeName, String(reason.cause ?? reason)),
   });
   const calls = new CallTracker();
   const shutdownController = new AbortController();
