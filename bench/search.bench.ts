@@ -7,8 +7,10 @@
  * `node bench/search.bench.ts [--quick]` prints the rows; bench/main.ts imports benchSearch.
  */
 import { type ChildProcess, execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
+import { appendFileSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import type { ServerHttp2Stream } from "node:http2";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -427,10 +429,16 @@ interface CancelTiming {
   toStopped: number;
   /** … to the server call's signal aborting (RST_STREAM read, Connect handler told). */
   toServerSignal: number;
+  /** … to the client's writing its RST_STREAM, where the client says (the grpc-go probe does). */
+  toClientReset?: number;
+  /** … to Node's HTTP/2 stream reporting the reset (its "aborted" event), where it did. */
+  toStreamAborted?: number;
   /** … to the server's event loop seeing no worker in the kernel (woken by the workers' notify). */
   toObserved: number;
   /** No worker was inside the kernel for the search when its flag went up: it stopped at the signal. */
   noneInKernel: boolean;
+  /** When the client cancelled (monotonicMs). */
+  cancelAt: number;
 }
 
 /** One cancelled trial's spans from `cancelAt`, once its search has ended and the pool is idle. */
@@ -439,10 +447,12 @@ function cancelTiming(
   cancelAt: number,
   observed: ObservedSearches,
   observedAt: number,
+  resetAt?: number,
 ): CancelTiming {
   const left = observed.runs.at(-1)?.lastLeftKernelAt;
   if (left === undefined) throw new Error(`trial ${trial}: the cancelled search never reported a slice`);
   const signalled = observed.lastAbortAt();
+  const streamAborted = observed.lastStreamAbortedAt();
   // The server cannot hear the cancel before it is sent: a negative span means the clocks disagree (a clock step).
   if (signalled < cancelAt)
     throw new Error(
@@ -456,6 +466,9 @@ function cancelTiming(
     toServerSignal: signalled - cancelAt,
     toObserved: observedAt - cancelAt,
     noneInKernel,
+    cancelAt,
+    ...(resetAt === undefined ? {} : { toClientReset: resetAt - cancelAt }),
+    ...(Number.isNaN(streamAborted) ? {} : { toStreamAborted: streamAborted - cancelAt }),
   };
 }
 
@@ -483,18 +496,48 @@ interface ObservedSearches {
   started(): number;
   /** When (monotonicMs) the signal of the last search started aborted. */
   lastAbortAt(): number;
+  /** When (monotonicMs) Node's stream of that search's call reported the client's reset; NaN if it did not. */
+  lastStreamAbortedAt(): number;
   restore(): void;
 }
 
-/** Records the runs the service starts and when each one's signal aborts (bench-only instrumentation). */
-function observeSearches(pool: SearchPool, keep = 1): ObservedSearches {
+/** Node's diagnostics channel for each server-side HTTP/2 stream it creates. */
+const STREAM_CREATED = "http2.server.stream.created";
+
+/**
+ * Records the runs the service starts, when each one's signal aborts, and when Node's HTTP/2 stream of its call
+ * reported the client's reset ("aborted", timed by a listener added as Node creates the stream, before the
+ * server's own). Bench-only instrumentation.
+ */
+function observeSearches(pool: SearchPool, keep = 1, port?: number): ObservedSearches {
   const runs: SearchRun[] = [];
   let started = 0;
   let abortedAt = Number.NaN;
+  let streamAbortedAt = Number.NaN;
+  // The latest reset heard, with its stream: calls come one at a time here. A plain object, not a map per stream:
+  // this runs on the path being timed, ahead of the server's own listeners.
+  let resetHeard: { stream: ServerHttp2Stream | undefined; at: number } = {
+    stream: undefined,
+    at: Number.NaN,
+  };
+  let latestStream: ServerHttp2Stream | undefined;
+  const onStream = (message: unknown) => {
+    const stream = (message as { stream: ServerHttp2Stream }).stream;
+    // Another server's stream (the cancel trials run three in this process): its listener is not added.
+    if (port !== undefined && stream.session?.socket?.localPort !== port) return;
+    latestStream = stream;
+    stream.once("aborted", () => {
+      resetHeard = { stream, at: monotonicMs() };
+    });
+  };
+  subscribeChannel(STREAM_CREATED, onStream);
   const search = pool.search.bind(pool);
   pool.search = (signal, request) => {
+    // Calls come one at a time here: the newest stream is this call's (none for an HTTP/1.1 client).
+    const stream = latestStream;
     signal.addEventListener("abort", () => {
       abortedAt = monotonicMs();
+      streamAbortedAt = stream !== undefined && resetHeard.stream === stream ? resetHeard.at : Number.NaN;
     });
     const run = search(signal, request);
     started++;
@@ -505,8 +548,12 @@ function observeSearches(pool: SearchPool, keep = 1): ObservedSearches {
     runs,
     started: () => started,
     lastAbortAt: () => abortedAt,
-    // Own property shadows the prototype method: deleting it restores the pool.
-    restore: () => delete (pool as Partial<Pick<SearchPool, "search">>).search,
+    lastStreamAbortedAt: () => streamAbortedAt,
+    restore: () => {
+      unsubscribeChannel(STREAM_CREATED, onStream);
+      // Own property shadows the prototype method: deleting it restores the pool.
+      delete (pool as Partial<Pick<SearchPool, "search">>).search;
+    },
   };
 }
 
@@ -556,6 +603,15 @@ function cancelTrialCount(opts: Options): number {
   return trials;
 }
 
+/**
+ * With BENCH_CANCEL_DUMP=FILE, every trial (warm-up calls included) is appended to FILE as a JSON line, its
+ * `cancelAt` on the machine's monotonic clock: for matching slow trials to a scheduler trace afterwards.
+ */
+function dumpTrial(side: CancelSide, index: number, timing: CancelTiming): void {
+  const file = process.env.BENCH_CANCEL_DUMP;
+  if (file) appendFileSync(file, `${JSON.stringify({ side, index, ...timing })}\n`);
+}
+
 /** Runs `body` with one server per side, all started before and closed after it. */
 async function withCancelServers<T>(
   workers: number,
@@ -588,7 +644,7 @@ async function cancelTrials(
   return withCancelServers(workers, async (servers) => {
     const sides = (Object.keys(CANCEL_SIDES) as CancelSide[]).map((side) => ({
       side,
-      observed: observeSearches(servers[side].server.pool),
+      observed: observeSearches(servers[side].server.pool, 1, servers[side].server.port),
       client: open(servers[side], calls),
       timings: [] as CancelTiming[],
       warmUp: [] as CancelTiming[],
@@ -600,9 +656,10 @@ async function cancelTrials(
     try {
       for (let index = 0; index < calls; index++) {
         if (index === warmUps) lateBefore = lateSoFar();
-        for (const { client, observed, timings, warmUp } of sides) {
+        for (const { side, client, observed, timings, warmUp } of sides) {
           const timing = await client.trial(observed, index);
           (index >= warmUps ? timings : warmUp).push(timing);
+          dumpTrial(side, index, timing);
         }
       }
     } catch (error) {
@@ -664,8 +721,39 @@ function cancelFigureRows(
   // Where the slow trials lost their time: before the server heard the cancel, or after, waiting for the workers.
   const slowParts = (side: CancelTiming[]) => {
     const slow = slowTrials(side);
-    const before = slow.filter((t) => t.toServerSignal > t.toStopped - t.toServerSignal).length;
-    return `${before} of them mostly before the server's signal, ${slow.length - before} mostly after`;
+    const before = slow.filter((t) => t.toServerSignal > t.toStopped - t.toServerSignal);
+    // Where the client says when its reset left, the time before the signal splits into its share and the server's.
+    const inClient = before.filter(
+      (t) => t.toClientReset !== undefined && t.toClientReset > t.toServerSignal / 2,
+    );
+    const clientShare = before.some((t) => t.toClientReset !== undefined)
+      ? ` (${inClient.length} of those mostly before the client wrote its RST_STREAM)`
+      : "";
+    return `${before.length} of them mostly before the server's signal${clientShare}, ${slow.length - before.length} mostly after`;
+  };
+  // The time until the signal, in the steps the client and Node let us see: the client's write of its reset (the
+  // Go probe says when), Node's stream reporting it, the handler's signal.
+  const signalSteps = (side: CancelTiming[]) => {
+    const steps: string[] = [];
+    let from = (_: CancelTiming): number => 0;
+    const step = (label: string, to: (t: CancelTiming) => number | undefined) => {
+      const since = from;
+      const seen = side.flatMap((t) => {
+        const at = to(t);
+        return at === undefined ? [] : [at - since(t)];
+      });
+      if (seen.length < side.length) return;
+      steps.push(`${label} ${stat(seen)}`);
+      from = (t) => to(t) ?? 0;
+    };
+    step("until the client wrote its RST_STREAM", (t) => t.toClientReset);
+    step(
+      `${steps.length === 0 ? "until" : "then until"} Node's stream reported it`,
+      (t) => t.toStreamAborted,
+    );
+    if (steps.length === 0) return "";
+    step("then to the signal", (t) => t.toServerSignal);
+    return ` (${steps.join(", ")})`;
   };
   const defaultP99 = p99(stopped(timings));
   const withoutWait = p99(stopped(noStopWait));
@@ -673,7 +761,7 @@ function cancelFigureRows(
     {
       ...row("p50", (values) => percentile(values, 50)),
       note:
-        `${note}; of which until the server's call signal aborts ${stat(timings.map((t) => t.toServerSignal))}, ` +
+        `${note}; of which until the server's call signal aborts ${stat(timings.map((t) => t.toServerSignal))}${signalSteps(timings)}, ` +
         `from there to the last worker out ${stat(timings.map((t) => t.toStopped - t.toServerSignal))} ` +
         `(without the stop wait: ${stat(noStopWait.map((t) => t.toStopped - t.toServerSignal))}); ` +
         `seen on the server's event loop ${stat(timings.map((t) => t.toObserved))}; ` +
@@ -805,6 +893,8 @@ interface CancelLoopLine {
   started?: boolean;
   /** CLOCK_MONOTONIC just before the probe's cancel(), in ns: the clock of the workers' `leftAt`. */
   cancelAtMonotonicNanos?: number;
+  /** … just before the write that carried the call's RST_STREAM (0: none within a second). */
+  resetAtMonotonicNanos?: number;
   code?: string;
   details?: string;
 }
@@ -885,7 +975,8 @@ class GoCancelLoop implements CancelClient {
       throw new Error(`trial ${index}: the grpc-go call ended with ${JSON.stringify(ended)}`);
     }
     await pool.whenIdle();
-    return cancelTiming(index, ended.cancelAtMonotonicNanos / 1e6, observed, observedAt);
+    const resetAt = ended.resetAtMonotonicNanos ? ended.resetAtMonotonicNanos / 1e6 : undefined;
+    return cancelTiming(index, ended.cancelAtMonotonicNanos / 1e6, observed, observedAt, resetAt);
   }
 
   /** Ends the loop: the probe exits 0 once its stdin closes after the last trial. */

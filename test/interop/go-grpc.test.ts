@@ -177,6 +177,10 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
       p.child.stdin?.write("go\n");
       const ended = await nextLine();
       assert.equal(ended.code, "Canceled", JSON.stringify(ended));
+      // The bench splits a cancel's time at the moment the reset left the client: after the cancel, never 0.
+      const { cancelAtMonotonicNanos: cancelAt, resetAtMonotonicNanos: resetAt } = ended;
+      assert.ok(typeof cancelAt === "number" && typeof resetAt === "number", JSON.stringify(ended));
+      assert.ok(resetAt >= cancelAt && resetAt - cancelAt < 1e9, JSON.stringify(ended));
       const line = await logged;
       assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
       const exited = await Promise.race([

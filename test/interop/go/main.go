@@ -17,9 +17,11 @@
 //	cancel-loop N                      -> N trials on one connection, each after a line "start" on stdin: starts
 //	                                      a Find for "~~~~" (never matches), prints {"trial":i,"started":true},
 //	                                      cancels after a line "go", prints {"trial":i,"cancelAtMonotonicNanos":T,
-//	                                      "code":...}, T being CLOCK_MONOTONIC just before cancel(): the clock
-//	                                      Node's process.hrtime reads, shared by every process on the machine;
-//	                                      after the last trial, exits once stdin ends
+//	                                      "resetAtMonotonicNanos":R,"code":...}, T being CLOCK_MONOTONIC just
+//	                                      before cancel() (the clock Node's process.hrtime reads, shared by every
+//	                                      process on the machine) and R just before the write that carried the
+//	                                      call's RST_STREAM (0 if none within a second); after the last trial,
+//	                                      exits once stdin ends
 //	deadline MS                        -> Find that never matches under context.WithTimeout(MS)
 //	invalid                            -> Find with an empty name: code and details
 //	todo-flow                          -> the client flow of "gRPC Go for Professionals" (chapter 7) with
@@ -207,7 +209,7 @@ func runCancel(c hashpb.HashFinderClient, _ []string) result {
 // time of each cancel() on the wall clock that the server reads too. Its own lines come before the final one.
 // grpc-go returns Canceled at once, before the server has stopped: "start" lets the bench begin the next trial
 // only once the last search is over, so that two never overlap.
-func runCancelLoop(c hashpb.HashFinderClient, args []string) result {
+func runCancelLoop(c hashpb.HashFinderClient, args []string, resets <-chan int64) result {
 	n := argInt(args, 0, "N")
 	printLine := func(r result) {
 		out, err := json.Marshal(r)
@@ -235,6 +237,12 @@ func runCancelLoop(c hashpb.HashFinderClient, args []string) result {
 		at := monotonicNanos()
 		cancel()
 		r := withStatus(result{"trial": i, "cancelAtMonotonicNanos": at}, <-done)
+		// The reset goes out after the call has returned; an earlier one (a late reset of the trial before) is not it.
+		resetAt := nextReset(resets, time.Second)
+		for resetAt != 0 && resetAt < at {
+			resetAt = nextReset(resets, time.Second)
+		}
+		r["resetAtMonotonicNanos"] = resetAt
 		printLine(r)
 	}
 	// grpc-go returns from a cancelled call before its RST_STREAM is written. Closing the connection now (main's
@@ -605,8 +613,11 @@ func main() {
 	}
 	scenario, rest := args[0], args[1:]
 
+	// cancel-loop's connection tells when each RST_STREAM leaves the client.
+	resetDialer, resets := newResetWatch()
 	hashScenarios := map[string]func(hashpb.HashFinderClient, []string) result{
-		"find": runFind, "find-range": runFindRange, "cancel": runCancel, "cancel-loop": runCancelLoop,
+		"find": runFind, "find-range": runFindRange, "cancel": runCancel,
+		"cancel-loop": func(c hashpb.HashFinderClient, args []string) result { return runCancelLoop(c, args, resets) },
 		"deadline": runDeadline, "invalid": runInvalid,
 	}
 	todoScenarios := map[string]func(*grpc.ClientConn, *grpc.ClientConn, []string) result{
@@ -617,7 +628,11 @@ func main() {
 	}
 	var r result
 	if run, ok := hashScenarios[scenario]; ok {
-		conn := dial(*server)
+		var opts []grpc.DialOption
+		if scenario == "cancel-loop" {
+			opts = append(opts, grpc.WithContextDialer(resetDialer))
+		}
+		conn := dial(*server, opts...)
 		defer conn.Close()
 		r = run(hashpb.NewHashFinderClient(conn), rest)
 	} else if run, ok := todoScenarios[scenario]; ok {
