@@ -59,7 +59,10 @@ export function callContextValues(req: IncomingMessage | Http2ServerRequest): Co
     peer: `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`,
     receivedAt,
     http2: "stream" in req,
-    connectionClosed: () => (session ? session.closed || session.destroyed : socket.destroyed),
+    // The TCP socket too: when it closes, Node resets the session's streams before it marks the session destroyed,
+    // and a call's signal aborts at that reset (reset-signal.ts).
+    connectionClosed: () =>
+      session ? session.closed || session.destroyed || session.socket?.destroyed === true : socket.destroyed,
     cancelledByClient: () =>
       "stream" in req && resetWhileConnected && req.stream.rstCode === constants.NGHTTP2_CANCEL,
   };

@@ -32,6 +32,7 @@ import { callInfo } from "./call-info.ts";
 import { dropUntimeableDeadline } from "./deadline.ts";
 import { durationSince, STATUS_NAMES } from "./interceptors/logging.ts";
 import type { Logger } from "./log.ts";
+import { abortOnReset } from "./reset-signal.ts";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -73,6 +74,7 @@ export function createNodeHandler(
       );
       return;
     }
+    uReq = abortOnReset(req, uReq);
     dropUntimeableDeadline(uReq.header);
     const started = performance.now();
     // Connect reads a unary or server-streaming request whole before its handler runs, so only a refused request
