@@ -1,18 +1,20 @@
 /**
  * What the server does with requests Connect's adapter cannot take as they come: an authority that is not a valid
  * URL (one such request used to crash the process), and a deadline beyond the range of Node's timers (which used
- * to fire at once).
+ * to fire at once); and that a response the client resets while it is being written fails its write quietly.
  */
 import assert from "node:assert/strict";
 import { request as http1Request } from "node:http";
-import { connect as connectHttp2 } from "node:http2";
+import { connect as connectHttp2, constants } from "node:http2";
 import { createConnection } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { HashNameRequestSchema, HashNameResponseSchema } from "../../src/gen/hash_name/hash_name_pb.ts";
 import { rawGrpcCall } from "../helpers/raw-grpc.ts";
+import { connectDroppable } from "../helpers/raw-h2.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 const FIND = "/hash_name.HashFinder/Find";
 /** Find("aa", 0): answered at once, with the reference's secret "ZA==". */
@@ -215,4 +217,73 @@ describe("a call answered before its request is complete", () => {
       session.destroy();
     }
   });
+});
+
+describe("a response the client resets while the server is writing it", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ maximumHashes: 0 });
+  });
+  after(() => s.close());
+
+  const FIND_RANGE = "hash_name.HashFinder/FindRange";
+  /** FindRange("\0\0\0\0", 0, 4): every candidate is within distance 4, so responses stream until stopped. */
+  const ENDLESS = toBinary(
+    HashNameRequestSchema,
+    create(HashNameRequestSchema, { desiredName: "\u0000\u0000\u0000\u0000", interestingHammingDistance: 4 }),
+  );
+  const responseWarns = () => s.log.entries.filter((e) => e.level === "warn" && e.event === "response");
+
+  // The write fails (write ECANCELED, an INTERNAL ConnectError) in the turn the server reads the RST_STREAM,
+  // a fraction of a millisecond after the call line; the warn, were it written, would follow in the same turn.
+  for (const [resetName, rstCode] of [
+    ["CANCEL", constants.NGHTTP2_CANCEL],
+    ["NO_ERROR", constants.NGHTTP2_NO_ERROR], // no status of its own: the signal is Connect's, a turn later
+  ] as const) {
+    for (const client of ["stops reading (the write waits for flow control)", "reads on"] as const) {
+      test(`RST_STREAM ${resetName} while the client ${client} → CANCELLED client-cancelled, no "response" warn`, async () => {
+        const warnsBefore = responseWarns().length;
+        const connection = connectDroppable(s.address);
+        try {
+          const call = rawGrpcCall(connection.session, `/${FIND_RANGE}`);
+          const logged = s.log.waitFor((e) => e.event === "call" && e.peer === connection.peer, 20_000);
+          call.send(ENDLESS);
+          call.stream.end();
+          if (client === "reads on") {
+            // Reset from the client's data handler, well into the stream, while the search goes on producing.
+            let received = 0;
+            await new Promise<void>((resolve) =>
+              call.stream.on("data", (chunk: Buffer) => {
+                received += chunk.length;
+                if (received >= 256 * 1024) resolve();
+              }),
+            );
+          } else {
+            call.stream.pause();
+            // The client's window and the server's buffers are full: the response write waits on 'drain', and
+            // the search waits for it.
+            await waitUntil("the response backs up", () => s.server.pool.stats().waitingForReader === 1);
+          }
+          call.stream.close(rstCode);
+          const line = await logged;
+          assert.equal(line.method, FIND_RANGE);
+          assert.deepEqual(
+            [line.outcome, line.cause],
+            ["CANCELLED", "client-cancelled"],
+            JSON.stringify(line),
+          );
+          // A call on the same connection, begun after the call line: by its answer the server has long since
+          // been through the turn in which the reset's write failed.
+          const next = rawGrpcCall(connection.session, FIND);
+          next.send(FIND_AA);
+          next.stream.end();
+          assert.equal((await next.result).status, "0");
+          assert.deepEqual(responseWarns().slice(warnsBefore), []);
+        } finally {
+          connection.session.destroy();
+        }
+        await s.server.pool.whenIdle();
+      });
+    }
+  }
 });
