@@ -133,18 +133,30 @@ function reportUnanswered(unanswered: Unanswered | undefined, server: string): v
   );
 }
 
+/** What deleteIds tells its caller, and the second Ctrl-C it may share with the caller's other steps. */
+export interface DeleteIdsOptions {
+  /** Told each id printed. */
+  onDeleted?(id: bigint): void;
+  /** Told the id whose delete was in flight and got no answer (it may have been applied). */
+  onUnanswered?(id: bigint): void;
+  /**
+   * The caller's own listener for a second Ctrl-C (laterInterrupt): it aborts the call at once. Without it,
+   * deleteIds listens for one itself.
+   */
+  interruptedTwice?: AbortSignal;
+}
+
 /**
  * Deletes in lock-step (deleteLockStep), printing each delete once the server has answered it. Ctrl-C and
  * --timeout's deadline stop sending and wait up to DELETE_DRAIN_MS for the answer in flight, so what is printed
  * is exactly what was deleted; only when that answer does not come in time (or on a second Ctrl-C) is the call
  * aborted, naming the delete that may have been applied. The server is given the deadline plus DELETE_DRAIN_MS,
  * so that its own deadline cannot cut off that last answer. Then rejects with Ctrl-C's or the deadline's error.
- * `onDeleted` is told each id printed.
  */
 export async function deleteIds(
   s: TodoSession,
   ids: readonly bigint[],
-  onDeleted?: (id: bigint) => void,
+  o: DeleteIdsOptions = {},
 ): Promise<void> {
   s.signal.throwIfAborted();
   const { timeoutMs } = s.call();
@@ -153,7 +165,10 @@ export async function deleteIds(
       ? undefined
       : refTimeout(timeoutMs, () => new ConnectError("the operation timed out", Code.DeadlineExceeded));
   const stop = deadline === undefined ? s.signal : AbortSignal.any([s.signal, deadline.signal]);
-  const later = laterInterrupt(s.signal);
+  const later =
+    o.interruptedTwice === undefined
+      ? laterInterrupt(s.signal)
+      : { signal: o.interruptedTwice, dispose() {} };
   try {
     const unanswered = await deleteLockStep(s, ids, {
       stop,
@@ -163,10 +178,11 @@ export async function deleteIds(
         process.stdout.write(
           s.json ? `${JSON.stringify({ deleted: String(id) })}\n` : `deleted task ${id}\n`,
         );
-        onDeleted?.(id);
+        o.onDeleted?.(id);
       },
     });
     reportUnanswered(unanswered, s.server);
+    if (unanswered !== undefined && unanswered.failed === undefined) o.onUnanswered?.(unanswered.id);
     if (stop.aborted) throw stop.reason;
   } finally {
     deadline?.clear();

@@ -31,11 +31,16 @@ interface Filler {
   unansweredDeletes: Set<bigint>;
 }
 
-/** The book's three tasks: those added and not yet deleted, and the adds that ended without an answer. */
+/**
+ * The book's three tasks: those added and not yet deleted, the adds that ended without an answer, and the
+ * deletes that did.
+ */
 interface Examples {
   ids: Set<bigint>;
   /** Descriptions of the adds that were cancelled or timed out: each may have added its task. */
   unanswered: string[];
+  /** Ids (still in `ids`) whose delete was cut short without its answer: each may have been deleted. */
+  unansweredDeletes: Set<bigint>;
 }
 
 /** A call that ended this way may have been applied: its answer never came (Ctrl-C, --timeout's deadline). */
@@ -64,9 +69,15 @@ async function addExample(
 /**
  * Adds `count` tasks, 64 calls in flight, putting each id into `filler` as its answer comes. Ctrl-C starts no
  * further add and lets the adds in flight finish (up to DELETE_DRAIN_MS, or until a second Ctrl-C), so that the
- * demo knows every task it added and can delete them; then rejects with Ctrl-C's reason.
+ * demo knows every task it added and can delete them; then rejects with Ctrl-C's reason. `interruptedTwice` is
+ * the caller's listener for that second Ctrl-C; without it, addFiller listens for one itself.
  */
-async function addFiller(s: TodoSession, count: number, filler: Filler): Promise<void> {
+async function addFiller(
+  s: TodoSession,
+  count: number,
+  filler: Filler,
+  interruptedTwice: AbortSignal | undefined,
+): Promise<void> {
   const dueDate = parseDue("7d", "due");
   const calls = new AbortController();
   let drainTimer: NodeJS.Timeout | undefined;
@@ -74,8 +85,10 @@ async function addFiller(s: TodoSession, count: number, filler: Filler): Promise
     drainTimer = setTimeout(() => calls.abort(s.signal.reason), DELETE_DRAIN_MS);
   };
   s.signal.addEventListener("abort", onStop, { once: true });
-  const later = laterInterrupt(s.signal);
-  later.signal.addEventListener("abort", () => calls.abort(later.signal.reason), { once: true });
+  const later =
+    interruptedTwice === undefined ? laterInterrupt(s.signal) : { signal: interruptedTwice, dispose() {} };
+  const onAbortNow = () => calls.abort(later.signal.reason);
+  later.signal.addEventListener("abort", onAbortNow, { once: true });
   let next = 0;
   let failure: { error: unknown } | undefined;
   try {
@@ -99,6 +112,7 @@ async function addFiller(s: TodoSession, count: number, filler: Filler): Promise
   } finally {
     clearTimeout(drainTimer);
     s.signal.removeEventListener("abort", onStop);
+    later.signal.removeEventListener("abort", onAbortNow);
     later.dispose();
   }
   s.signal.throwIfAborted();
@@ -175,8 +189,9 @@ function shellIds(ids: readonly bigint[]): string {
  * After an interrupted or failed demo: deletes the tasks it added and has not deleted (the book's three and the
  * filler), within CLEANUP_MS of its own (the session's signal has usually been aborted by Ctrl-C, and a second
  * Ctrl-C aborts the cleanup; after an error, a first Ctrl-C stops it and a second aborts it), and says on stderr
- * what could not be deleted and how to delete it, and which adds got no answer and may have added a task. `interruptedTwice`, when aborted (a second Ctrl-C already ended the
- * quiet filler delete), means: delete nothing more, only say what is left.
+ * what could not be deleted and how to delete it, and which adds and deletes got no answer and may have been
+ * applied. `interruptedTwice` is the demo's listener for a second Ctrl-C, armed from the first on: when it has
+ * aborted already (a second Ctrl-C came during a step), the cleanup deletes nothing more, only says what is left.
  */
 async function cleanUp(
   s: TodoSession,
@@ -190,18 +205,17 @@ async function cleanUp(
   // After Ctrl-C, the next Ctrl-C aborts the cleanup at once. After an error, the session's signal is not aborted
   // yet: the first Ctrl-C stops the cleanup the graceful way (no further delete; the answers in flight awaited)
   // and the next one aborts it.
-  const later = laterInterrupt(s.signal);
-  const abortNow = AbortSignal.any([later.signal, interruptedTwice]);
-  const stop = AbortSignal.any([budget.signal, abortNow, ...(s.signal.aborted ? [] : [s.signal])]);
+  const stop = AbortSignal.any([budget.signal, interruptedTwice, ...(s.signal.aborted ? [] : [s.signal])]);
   let unanswered: Set<bigint>;
   try {
-    unanswered = await deleteQuietly(s, left, stop, abortNow);
+    unanswered = await deleteQuietly(s, left, stop, interruptedTwice);
   } finally {
     budget.clear();
-    later.dispose();
   }
   // A delete that got no answer and was not retried (or got none again) may have been applied.
-  const maybe = new Set([...filler.unansweredDeletes, ...unanswered].filter((id) => left.has(id)));
+  const maybe = new Set(
+    [...examples.unansweredDeletes, ...filler.unansweredDeletes, ...unanswered].filter((id) => left.has(id)),
+  );
   const there = sortedIds([...left].filter((id) => !maybe.has(id)));
   const lines: string[] = [];
   if (there.length > 0) {
@@ -248,9 +262,14 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
   const now = Date.now();
   // Every task the demo adds is deleted at the end, or in `finally` when the demo is interrupted or fails: against
   // --server, they would stay in the user's list. A demo server of our own goes away with them.
-  const examples: Examples = { ids: new Set(), unanswered: [] };
+  const examples: Examples = { ids: new Set(), unanswered: [], unansweredDeletes: new Set() };
   const filler: Filler = { ids: new Set(), unanswered: 0, unansweredDeletes: new Set() };
-  let interruptedTwice = new AbortController().signal;
+  // Against --server, one listener for a second Ctrl-C serves every step from the first Ctrl-C on (main's handler
+  // takes the first and stops listening): whichever step it comes in — the filler adds, the listing, the deletes
+  // — it ends that step at once, and the cleanup deletes nothing more but says what is left. With a demo server
+  // of our own nothing is left behind: the filler adds and the deletes listen for a second Ctrl-C themselves,
+  // and elsewhere it kills at once.
+  const later = s.demoServer === undefined ? laterInterrupt(s.signal) : undefined;
   try {
     say("--- add three tasks");
     const overdueAt = now + DEMO_OVERDUE_AFTER_MS;
@@ -286,7 +305,7 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
     }
 
     say(`--- add ${DEMO_FILLER_TASKS} more tasks due next week, so that the next listing is long`);
-    await addFiller(s, DEMO_FILLER_TASKS, filler);
+    await addFiller(s, DEMO_FILLER_TASKS, filler, later?.signal);
     const ids = sortedIds(filler.ids);
     say(`added tasks ${ids[0]}…${ids.at(-1)}`);
 
@@ -309,21 +328,22 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
     }
 
     say(`--- delete ${first}, ${second}, ${third} (and, quietly, the ${ids.length} filler tasks)`);
-    await deleteIds(s, [first, second, third], (id) => examples.ids.delete(id));
-    // Against --server, a second Ctrl-C aborts these deletes at once, and the cleanup deletes nothing more but
-    // says what is left (main's handler took the first Ctrl-C; with no listener, the second would kill the
-    // process before that). With a demo server of our own, nothing is left behind: it still kills at once.
-    const later = s.demoServer === undefined ? laterInterrupt(s.signal) : undefined;
-    if (later !== undefined) interruptedTwice = later.signal;
-    try {
-      const abortNow = later?.signal ?? new AbortController().signal;
-      filler.unansweredDeletes = await deleteQuietly(s, filler.ids, s.signal, abortNow);
-    } finally {
-      later?.dispose();
-    }
+    await deleteIds(s, [first, second, third], {
+      onDeleted: (id) => examples.ids.delete(id),
+      onUnanswered: (id) => examples.unansweredDeletes.add(id),
+      interruptedTwice: later?.signal,
+    });
+    const abortNow = later?.signal ?? new AbortController().signal;
+    filler.unansweredDeletes = await deleteQuietly(s, filler.ids, s.signal, abortNow);
     s.signal.throwIfAborted();
   } finally {
-    if (s.demoServer === undefined) await cleanUp(s, examples, filler, interruptedTwice);
+    if (later !== undefined) {
+      try {
+        await cleanUp(s, examples, filler, later.signal);
+      } finally {
+        later.dispose();
+      }
+    }
   }
   say("--- list");
   const last = await listTasks(s, { cancelOnOverdue: false });

@@ -535,6 +535,120 @@ describe("cancelkit todo", () => {
     }
   });
 
+  test("demo --server: a second Ctrl-C during the filler adds deletes nothing more; it names what is left, exit 130", {
+    timeout: 60_000,
+  }, async () => {
+    // The adds were aborted at once, but the cleanup listened for a Ctrl-C of its own: it went on deleting, for
+    // up to 5 s (then 2 s for the answers in flight).
+    const before = await remainingIds();
+    const store = s.server.store;
+    const { addTask, deleteTask } = store;
+    const addHangs = defer();
+    store.addTask = async (signal, userId, description, due) => {
+      const n = /^filler task (\d+)$/.exec(description)?.[1];
+      if (n === undefined || Number(n) <= 100) return addTask.call(store, signal, userId, description, due);
+      // Past the 100th filler, an add hangs until its call ends (and adds nothing): the adds stay in flight.
+      addHangs.resolve();
+      return untilCallEnds(signal);
+    };
+    let deletes = 0;
+    store.deleteTask = async (signal) => {
+      deletes++;
+      return untilCallEnds(signal);
+    };
+    const cli = spawnDemo();
+    try {
+      await beforeExit(cli, addHangs.promise, "its filler adds hang");
+      cli.child.kill("SIGINT");
+      const firstAt = performance.now();
+      // The first Ctrl-C starts no further add and waits up to 2 s for the adds in flight.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      cli.child.kill("SIGINT");
+      const code = await cli.exited;
+      const waited = performance.now() - firstAt;
+      assert.equal(code, 130, cli.stderr());
+      assert.ok(waited < 1500, `exited ${waited.toFixed(0)} ms after the first Ctrl-C`);
+      assert.equal(deletes, 0, "the cleanup deletes nothing after a second Ctrl-C");
+      const said = new RegExp(
+        "^todo demo: (\\d+) of its tasks are still there \\(the book's task\\(s\\) [\\d, ]+; (\\d+) filler tasks\\);" +
+          ` delete them with:\n  cancelkit todo delete --server ${s.address} ([\\d $()seq]+)\n` +
+          "todo demo: (\\d+) filler add\\(s\\) got no answer and may have added a task described " +
+          '"filler task N" \\(cancelkit todo list shows them\\)\ncancelled\n$',
+      ).exec(cli.stderr());
+      assert.ok(said !== null, cli.stderr());
+      const named = shellIds(said[3] ?? "");
+      assert.equal(named.length, Number(said[1]));
+      assert.ok(Number(said[2]) <= 100, `only the first 100 filler adds are answered: ${said[2]}`);
+      const unanswered = Number(said[4]);
+      assert.ok(unanswered >= 1 && unanswered <= 64, `at most 64 adds in flight: ${unanswered}`);
+      assert.deepEqual(sortedIds(named), sortedIds(await idsSince(before)), "the tasks named are those left");
+    } finally {
+      cli.kill();
+      store.addTask = addTask;
+      store.deleteTask = deleteTask;
+      await deleteTasks(await idsSince(before));
+    }
+  });
+
+  test("demo --server: a second Ctrl-C during the delete of its three tasks deletes nothing more; it names what is left", {
+    timeout: 60_000,
+  }, async () => {
+    // deleteIds aborted its call at once, but the cleanup listened for a Ctrl-C of its own: it went on deleting,
+    // for up to 5 s (then 2 s for the answers in flight).
+    const before = await remainingIds();
+    const store = s.server.store;
+    const deleteTask = store.deleteTask;
+    let examples: bigint[] | undefined;
+    const secondStarted = defer();
+    let otherDeletes = 0;
+    store.deleteTask = async (signal, userId, id) => {
+      if (examples === undefined || id === examples[0]) return deleteTask.call(store, signal, userId, id);
+      if (id === examples[1]) secondStarted.resolve();
+      else otherDeletes++;
+      // The second task's delete, and any other, hangs until its call ends (and deletes nothing).
+      return untilCallEnds(signal);
+    };
+    const cli = spawnDemo();
+    try {
+      const added = /added tasks (\d+), (\d+) \(due in [\d.]+ s\) and (\d+)/.exec(
+        await cli.printed(/added tasks \d+, \d+ \(due in [\d.]+ s\) and \d+/),
+      );
+      examples = added?.slice(1).map(BigInt);
+      const [first, second, third] = examples ?? [];
+      await beforeExit(cli, secondStarted.promise, `the delete of task ${second}`);
+      cli.child.kill("SIGINT");
+      const firstAt = performance.now();
+      // The first Ctrl-C sends no further delete and waits up to 2 s for the answer in flight.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      cli.child.kill("SIGINT");
+      const code = await cli.exited;
+      const waited = performance.now() - firstAt;
+      assert.equal(code, 130, cli.stderr());
+      assert.ok(waited < 1500, `exited ${waited.toFixed(0)} ms after the first Ctrl-C`);
+      assert.equal(otherDeletes, 0, "the cleanup deletes nothing after a second Ctrl-C");
+      assert.match(cli.stdout(), new RegExp(`\ndeleted task ${first}\n$`));
+      const said = new RegExp(
+        `^task ${second}: its delete was in flight and got no answer \\(a second Ctrl-C\\); it may have been applied\n` +
+          `todo demo: (\\d+) of its tasks are still there \\(the book's task\\(s\\) ${third}; 3000 filler tasks\\);` +
+          ` delete them with:\n  cancelkit todo delete --server ${s.address} ([\\d $()seq]+)\n` +
+          `todo demo: the delete of task\\(s\\) ${second} got no answer and may have been applied` +
+          " \\(cancelkit todo list shows whether they are still there\\)\ncancelled\n$",
+      ).exec(cli.stderr());
+      assert.ok(said !== null, cli.stderr());
+      const named = shellIds(said[2] ?? "");
+      assert.equal(named.length, Number(said[1]));
+      assert.deepEqual(
+        sortedIds([...named, second ?? 0n]),
+        sortedIds(await idsSince(before)),
+        "the tasks named are those left",
+      );
+    } finally {
+      cli.kill();
+      store.deleteTask = deleteTask;
+      await deleteTasks(await idsSince(before));
+    }
+  });
+
   test("demo --server failing: a first Ctrl-C stops its cleanup the graceful way, a second aborts it", {
     timeout: 60_000,
   }, async () => {
