@@ -59,7 +59,15 @@ async function main(argv: string[]): Promise<number> {
   if (!command) throw new UsageError(`unknown command "${name}" (try: cancelkit --help)`);
   if (name === "serve") return command(args, new AbortController().signal);
 
-  process.once("SIGINT", () => interrupt.abort(new ConnectError("cancelled by Ctrl-C", Code.Canceled)));
+  // Not `once`: that removes the listener before calling it, and with no listener left Node restores SIGINT's
+  // default action until the abort arms a listener for a second Ctrl-C (laterInterrupt); a second Ctrl-C in that
+  // moment killed the process, or, already read with the first, was dropped. Removed after the abort, this
+  // listener hands over to that one without a gap.
+  const onFirstSigint = () => {
+    interrupt.abort(new ConnectError("cancelled by Ctrl-C", Code.Canceled));
+    process.removeListener("SIGINT", onFirstSigint);
+  };
+  process.on("SIGINT", onFirstSigint);
   // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
