@@ -4,7 +4,7 @@
  * Connect aborts the signal of an HTTP/2 call from the request's "close" event, which Node emits a turn of its
  * own later, once the stream is destroyed; the reason it then builds, a ConnectError, captures a stack. Timed
  * through the server with a grpc-go client cancelling a search (docs/performance.md), from the reset's write to
- * the handler's signal took 0.27–0.34 ms at the median, of which the stream's "aborted" event (emitted while
+ * the handler's signal took 0.27–0.35 ms at the median, of which the stream's "aborted" event (emitted while
  * Node handles the frame) to "close" was 0.04–0.05 ms and building Connect's error 0.07 ms. Every cancel, and so
  * the search it stops, waits for that.
  *
