@@ -15,9 +15,15 @@ export const DELETE_DRAIN_MS = 2000;
 
 /**
  * Aborts at the first Ctrl-C after `first` has aborted. main's handler turns the first Ctrl-C into the command
- * signal's abort and then stops listening; this listens for the next one. `dispose()` stops listening.
+ * signal's abort and then stops listening; this listens for the next one. `dispose()` stops listening. Given
+ * `shared`, a caller's own such signal that several steps share, it returns that one instead and leaves its
+ * listener to its owner (`dispose()` does nothing).
  */
-export function laterInterrupt(first: AbortSignal): { signal: AbortSignal; dispose(): void } {
+export function laterInterrupt(
+  first: AbortSignal,
+  shared?: AbortSignal,
+): { signal: AbortSignal; dispose(): void } {
+  if (shared !== undefined) return { signal: shared, dispose() {} };
   const controller = new AbortController();
   const onSigint = () => controller.abort(new ConnectError("a second Ctrl-C", Code.Canceled));
   // Added while the first SIGINT is being emitted, it is not called for that one.
@@ -165,10 +171,7 @@ export async function deleteIds(
       ? undefined
       : refTimeout(timeoutMs, () => new ConnectError("the operation timed out", Code.DeadlineExceeded));
   const stop = deadline === undefined ? s.signal : AbortSignal.any([s.signal, deadline.signal]);
-  const later =
-    o.interruptedTwice === undefined
-      ? laterInterrupt(s.signal)
-      : { signal: o.interruptedTwice, dispose() {} };
+  const later = laterInterrupt(s.signal, o.interruptedTwice);
   try {
     const unanswered = await deleteLockStep(s, ids, {
       stop,

@@ -85,8 +85,7 @@ async function addFiller(
     drainTimer = setTimeout(() => calls.abort(s.signal.reason), DELETE_DRAIN_MS);
   };
   s.signal.addEventListener("abort", onStop, { once: true });
-  const later =
-    interruptedTwice === undefined ? laterInterrupt(s.signal) : { signal: interruptedTwice, dispose() {} };
+  const later = laterInterrupt(s.signal, interruptedTwice);
   const onAbortNow = () => calls.abort(later.signal.reason);
   later.signal.addEventListener("abort", onAbortNow, { once: true });
   let next = 0;
