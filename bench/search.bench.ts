@@ -732,28 +732,21 @@ function cancelFigureRows(
     return `${before.length} of them mostly before the server's signal${clientShare}, ${slow.length - before.length} mostly after`;
   };
   // The time until the signal, in the steps the client and Node let us see: the client's write of its reset (the
-  // Go probe says when), Node's stream reporting it, the handler's signal.
+  // Go probe says when), Node's stream reporting it, the handler's signal. A step is shown where every trial has it.
   const signalSteps = (side: CancelTiming[]) => {
-    const steps: string[] = [];
-    let from = (_: CancelTiming): number => 0;
-    const step = (label: string, to: (t: CancelTiming) => number | undefined) => {
-      const since = from;
-      const seen = side.flatMap((t) => {
-        const at = to(t);
-        return at === undefined ? [] : [at - since(t)];
-      });
-      if (seen.length < side.length) return;
-      steps.push(`${label} ${stat(seen)}`);
-      from = (t) => to(t) ?? 0;
-    };
-    step("until the client wrote its RST_STREAM", (t) => t.toClientReset);
-    step(
-      `${steps.length === 0 ? "until" : "then until"} Node's stream reported it`,
-      (t) => t.toStreamAborted,
-    );
-    if (steps.length === 0) return "";
-    step("then to the signal", (t) => t.toServerSignal);
-    return ` (${steps.join(", ")})`;
+    type Mark = [label: string, at: (t: CancelTiming) => number | undefined];
+    const seen: Mark[] = [
+      ["until the client wrote its RST_STREAM", (t) => t.toClientReset],
+      ["until Node's stream reported it", (t) => t.toStreamAborted],
+    ];
+    const marks = seen.filter(([, at]) => side.every((t) => at(t) !== undefined));
+    if (marks.length === 0) return "";
+    marks.push(["to the signal", (t) => t.toServerSignal]);
+    const spans = marks.map(([label, at], i) => {
+      const since = marks[i - 1]?.[1] ?? (() => 0);
+      return `${i === 0 ? "" : "then "}${label} ${stat(side.map((t) => (at(t) ?? 0) - (since(t) ?? 0)))}`;
+    });
+    return ` (${spans.join(", ")})`;
   };
   const defaultP99 = p99(stopped(timings));
   const withoutWait = p99(stopped(noStopWait));
