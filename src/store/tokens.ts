@@ -4,8 +4,15 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 
+/**
+ * A new token. Never one that starts with "-": one in 64 did, and `cancelkit … --token TOKEN` then read it as an
+ * option ("Option '--token' argument is ambiguous"). Drawing again costs under a bit of the 256.
+ */
 export function newToken(): string {
-  return randomBytes(32).toString("base64url");
+  for (;;) {
+    const token = randomBytes(32).toString("base64url");
+    if (!token.startsWith("-")) return token;
+  }
 }
 
 /** The only form in which a token is stored. */

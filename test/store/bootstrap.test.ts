@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { ensureLocalUser, readTokenFile } from "../../src/store/bootstrap.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
+import { newToken } from "../../src/store/tokens.ts";
 import { never, tempDir } from "./helpers.ts";
 
 test("first start creates user 'local' and writes its token 0600; later starts leave it alone", async () => {
@@ -29,4 +30,12 @@ test("first start creates user 'local' and writes its token 0600; later starts l
   assert.equal(await readTokenFile(path), token, "the token file is not rewritten");
   assert.equal(lines.length, 1, "nothing logged when a user already exists");
   await again.close();
+});
+
+test("tokens are 43 base64url characters and never start with '-', which the CLI's --token would take for an option", () => {
+  // One token in 64 started with "-"; over 2,000 draws, a generator that allowed it fails this nearly surely.
+  for (let i = 0; i < 2000; i++) {
+    const token = newToken();
+    assert.match(token, /^[A-Za-z0-9_][A-Za-z0-9_-]{42}$/);
+  }
 });
