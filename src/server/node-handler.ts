@@ -50,10 +50,23 @@ export function createNodeHandler(
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  const services = new Set(router.handlers.map((h) => h.service.typeName));
   return (req, res) => {
-    const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
+    const path = req.url?.split("?", 2)[0] ?? "";
+    const handler = handlers.get(path);
     if (!handler) {
-      options.fallback(req, res);
+      const grpcType = grpcContentType(req);
+      if (grpcType === undefined) options.fallback(req, res);
+      else
+        answerUnknownMethod(
+          req,
+          res,
+          grpcType,
+          path,
+          services,
+          callInfo(options.contextValues(req)).peer,
+          options.log,
+        );
       return;
     }
     const contextValues = options.contextValues(req);
@@ -130,6 +143,34 @@ function stopUnreadRequestAfterAnswer(req: NodeRequest, res: NodeResponse): void
 const MAX_QUOTED = 100;
 
 /**
+ * A gRPC call to a method or service not served: UNIMPLEMENTED naming it, trailers-only, as gRPC servers answer
+ * (grpc-go's words). The 404 page reached grpcio and grpc-go as UNIMPLEMENTED "HTTP status 404", naming neither,
+ * and grpcio logged an error about its text/plain content-type. Logged as a call line like any other.
+ */
+function answerUnknownMethod(
+  req: NodeRequest,
+  res: NodeResponse,
+  grpcType: string,
+  path: string,
+  services: ReadonlySet<string>,
+  peer: string,
+  log: Logger,
+): void {
+  const [service = "", method = ""] = path.slice(1, MAX_QUOTED + 1).split("/", 2);
+  const message = services.has(service)
+    ? `unknown method ${method} for service ${service}`
+    : `unknown service ${service}`;
+  log.info("call", {
+    method: path.slice(1, MAX_QUOTED + 1),
+    peer,
+    outcome: STATUS_NAMES[Code.Unimplemented],
+    error: message,
+  });
+  req.resume(); // the body is not wanted; drain it so the connection can go on
+  answerGrpcError(res, grpcType, Code.Unimplemented, message);
+}
+
+/**
  * Answers a request that never reaches Connect, and logs one warn line. gRPC and gRPC-Web get INVALID_ARGUMENT
  * with our message in a trailers-only response (HTTP 200, grpc-status in the one HEADERS frame), the form gRPC
  * servers use for an error before any message: an HTTP 400 would reach a gRPC client as INTERNAL "HTTP 400",
@@ -153,19 +194,30 @@ function refuseRequest(
     detail: String(reason),
   });
   req.resume(); // the body is not wanted; drain it so the connection can go on
-  const grpc = /^(application\/grpc(?:-web(?:-text)?)?)(?:[+;]|$)/i.exec(req.headers["content-type"] ?? "");
-  if (grpc?.[1]) {
-    res.statusCode = 200;
-    res.setHeader("content-type", grpc[1].toLowerCase());
-    res.setHeader("grpc-status", String(Code.InvalidArgument));
-    // Percent-encoded, as gRPC requires of grpc-message; encoding more than it needs decodes just the same.
-    res.setHeader("grpc-message", encodeURIComponent(message));
-    res.end();
+  const grpcType = grpcContentType(req);
+  if (grpcType !== undefined) {
+    answerGrpcError(res, grpcType, Code.InvalidArgument, message);
     return;
   }
   res.statusCode = 400;
   res.setHeader("content-type", "text/plain; charset=utf-8");
   res.end(`${message}\n`);
+}
+
+/** The request's gRPC or gRPC-Web content type without its suffix (`application/grpc`), if it is one. */
+function grpcContentType(req: NodeRequest): string | undefined {
+  const grpc = /^(application\/grpc(?:-web(?:-text)?)?)(?:[+;]|$)/i.exec(req.headers["content-type"] ?? "");
+  return grpc?.[1]?.toLowerCase();
+}
+
+/** A trailers-only gRPC error: HTTP 200, grpc-status and grpc-message in the one HEADERS frame. */
+function answerGrpcError(res: NodeResponse, contentType: string, code: Code, message: string): void {
+  res.statusCode = 200;
+  res.setHeader("content-type", contentType);
+  res.setHeader("grpc-status", String(code));
+  // Percent-encoded, as gRPC requires of grpc-message; encoding more than it needs decodes just the same.
+  res.setHeader("grpc-message", encodeURIComponent(message));
+  res.end();
 }
 
 /**

@@ -108,6 +108,51 @@ describe("a request whose authority is not a valid URL", () => {
   );
 });
 
+describe("a gRPC call to a method or service the server does not serve", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  test("→ UNIMPLEMENTED naming it, trailers-only with a gRPC content-type (not the 404 page); one call line", async () => {
+    const session = connectHttp2(`http://${s.address}`);
+    session.on("error", () => {});
+    try {
+      for (const [path, named] of [
+        ["/hash_name.HashFinder/Nope", "unknown method Nope for service hash_name.HashFinder"],
+        ["/x.Y/Z", "unknown service x.Y"],
+      ] as const) {
+        const call = rawGrpcCall(session, path);
+        call.send(FIND_AA);
+        call.stream.end();
+        const result = await call.result;
+        assert.equal(result.headers[":status"], 200, JSON.stringify(result));
+        assert.equal(result.headers["content-type"], "application/grpc");
+        assert.equal(result.status, String(Code.Unimplemented));
+        assert.equal(result.message, named);
+        const line = await s.log.waitFor((e) => e.event === "call" && e.method === path.slice(1));
+        assert.equal(line.outcome, "UNIMPLEMENTED");
+        assert.equal(line.error, named);
+      }
+      // The connection goes on.
+      const good = rawGrpcCall(session, FIND);
+      good.send(FIND_AA);
+      good.stream.end();
+      assert.equal((await good.result).status, "0");
+    } finally {
+      session.close();
+    }
+    // Connect and plain HTTP still get the 404 page.
+    const page = await fetch(`http://${s.address}/hash_name.HashFinder/Nope`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(page.status, 404);
+  });
+});
+
 describe("a deadline beyond Node's longest timer (2^31−1 ms, about 24.8 days)", () => {
   let s: TestServer;
   before(async () => {
