@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -102,6 +103,7 @@ export function createNodeHandler(
         // a client still sending the refused body.
         if (!info.intercepted) {
           const method = `${handler.service.typeName}/${handler.method.name}`;
+          uRes = explainUnserved(uRes, req, method, handler.method.methodKind);
           uRes = await logRefusedCall(options.log, method, info.peer, uRes, started);
         }
         // Before the response is written, so before its trailers are asked for.
@@ -220,6 +222,53 @@ function answerGrpcError(res: NodeResponse, contentType: string, code: Code, mes
   res.end();
 }
 
+/** The content types each kind of method is served with, for the text of a 415. */
+const CONTENT_TYPES = {
+  unary:
+    "application/json or application/proto (Connect), application/grpc or application/grpc+json (gRPC), " +
+    "application/grpc-web or application/grpc-web+json (gRPC-Web)",
+  streaming:
+    "application/connect+json or application/connect+proto (Connect streaming), application/grpc or " +
+    "application/grpc+json (gRPC), application/grpc-web or application/grpc-web+json (gRPC-Web)",
+};
+
+/**
+ * Connect answers a request it does not take (a method that is not POST, a content type none of its protocols
+ * speaks, a bidi stream over HTTP/1.1) with the bare HTTP status and an empty body; curl showed a blank 415 for
+ * `content-type: application/json` to a streaming method, which needs application/connect+json. This adds a
+ * line of text that says what the method takes (and `Allow` to a 405).
+ */
+function explainUnserved(
+  uRes: UniversalServerResponse,
+  req: NodeRequest,
+  method: string,
+  kind: DescMethod["methodKind"],
+): UniversalServerResponse {
+  if (uRes.body !== undefined) return uRes;
+  const header = new Headers(uRes.header);
+  let text: string;
+  switch (uRes.status) {
+    case 405:
+      header.set("allow", "POST");
+      text = `${method} is called with POST, not ${req.method}`;
+      break;
+    case 415: {
+      const sent = (req.headers["content-type"] ?? "").slice(0, MAX_QUOTED);
+      const accepted = kind === "unary" ? CONTENT_TYPES.unary : CONTENT_TYPES.streaming;
+      text = `unsupported content-type ${JSON.stringify(sent)}: ${method} takes ${accepted}`;
+      if (/^application\/grpc-web-text/i.test(sent)) text += "; gRPC-Web text mode is not served";
+      break;
+    }
+    case 505:
+      text = `${method} is a bidirectional stream: it needs HTTP/2 (gRPC, or Connect over HTTP/2)`;
+      break;
+    default:
+      return uRes;
+  }
+  header.set("content-type", "text/plain; charset=utf-8");
+  return { ...uRes, header, body: createAsyncIterable([new TextEncoder().encode(`${text}\n`)]) };
+}
+
 /**
  * The call line of a request Connect answered without running any interceptor (message over readMaxBytes,
  * undecodable, unsupported encoding), so that every call still has one. Its status is the one sent: grpc-status
@@ -250,7 +299,12 @@ async function logRefusedCall(
     for await (const chunk of uRes.body ?? []) chunks.push(chunk);
     answer = { ...uRes, body: createAsyncIterable(chunks) };
     const fallback = new ConnectError(`HTTP ${uRes.status}`, codeFromHttpStatus(uRes.status));
-    const sent = header.has("content-encoding") ? fallback : errorOf(Buffer.concat(chunks), fallback);
+    const body = Buffer.concat(chunks);
+    // A refusal explainUnserved put in words is logged with those words.
+    const explained = header.get("content-type")?.startsWith("text/plain")
+      ? new ConnectError(body.toString("utf8").trim(), fallback.code)
+      : undefined;
+    const sent = explained ?? (header.has("content-encoding") ? fallback : errorOf(body, fallback));
     code = sent.code;
     message = sent.rawMessage;
   }

@@ -153,6 +153,45 @@ describe("a gRPC call to a method or service the server does not serve", () => {
   });
 });
 
+describe("a request Connect does not take: wrong content type, method or HTTP version", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  const post = (path: string, contentType: string, body = "{}") =>
+    fetch(`http://${s.address}${path}`, { method: "POST", headers: { "content-type": contentType }, body });
+
+  test("415 says which content types the method takes, and a streaming method's differ from a unary one's", async () => {
+    const unary = await post(FIND, "text/plain");
+    assert.equal(unary.status, 415);
+    assert.match(
+      await unary.text(),
+      /unsupported content-type "text\/plain": .*Find takes application\/json/,
+    );
+    // The mistake curl users make: plain JSON to a server-streaming method.
+    const stream = await post("/todo.v2.TodoService/ListTasks", "application/json");
+    assert.equal(stream.status, 415);
+    assert.match(await stream.text(), /ListTasks takes application\/connect\+json/);
+    const textMode = await post(FIND, "application/grpc-web-text", "AAAAAAA=");
+    assert.equal(textMode.status, 415);
+    assert.match(await textMode.text(), /gRPC-Web text mode is not served/);
+    const line = await s.log.waitFor((e) => e.event === "call" && /grpc-web-text/.test(String(e.error)));
+    assert.equal(line.method, "hash_name.HashFinder/Find");
+  });
+
+  test("405 names POST (and says Allow: POST); a bidi stream over HTTP/1.1 gets 505 saying it needs HTTP/2", async () => {
+    const get = await fetch(`http://${s.address}${FIND}`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "POST");
+    assert.match(await get.text(), /called with POST, not GET/);
+    const bidi = await post("/todo.v2.TodoService/DeleteTasks", "application/connect+json");
+    assert.equal(bidi.status, 505);
+    assert.match(await bidi.text(), /DeleteTasks is a bidirectional stream: it needs HTTP\/2/);
+  });
+});
+
 describe("a deadline beyond Node's longest timer (2^31−1 ms, about 24.8 days)", () => {
   let s: TestServer;
   before(async () => {
