@@ -4,6 +4,21 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 
+/** Most characters of a client's value a message quotes back. */
+const MAX_QUOTED_CHARS = 100;
+
+/**
+ * A client's value quoted in an error message, cut to its first 100 characters. gRPC sends the message in a
+ * header (grpc-message), and an echoed value of any length made it one no client takes: a 10,000-character mask
+ * path reached grpcio as RESOURCE_EXHAUSTED "received initial metadata size exceeds limit", a 70,000-character one
+ * as RST_STREAM FRAME_SIZE_ERROR (INTERNAL), while the log said INVALID_ARGUMENT.
+ */
+export function quoted(value: string): string {
+  const chars = [...value];
+  if (chars.length <= MAX_QUOTED_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(chars.slice(0, MAX_QUOTED_CHARS).join(""))}… (${chars.length} characters)`;
+}
+
 /** A request field failed validation: INVALID_ARGUMENT naming the field. */
 export function invalidField(field: string, why: string): ConnectError {
   return new ConnectError(`${field}: ${why}`, Code.InvalidArgument);

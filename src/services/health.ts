@@ -4,7 +4,7 @@
  * it. Watch pushes changes from HealthState's listeners; nothing polls.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import { notFound } from "../errors.ts";
+import { notFound, quoted } from "../errors.ts";
 import {
   type Health,
   type HealthCheckResponse,
@@ -92,7 +92,7 @@ export function createHealthService(health: HealthState): ServiceImpl<typeof Hea
   return {
     check(req) {
       const status = health.get(req.service);
-      if (status === undefined) throw notFound(`service "${req.service}"`);
+      if (status === undefined) throw notFound(`service ${quoted(req.service)}`);
       return { status };
     },
 

@@ -3,7 +3,7 @@
  * the projection of a stored task into a response (built as a plain message object: no reflection per row).
  */
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { invalidField } from "../errors.ts";
+import { invalidField, quoted } from "../errors.ts";
 import type { ListTasksResponse } from "../gen/todo/v2/todo_pb.ts";
 import { type Due, isOverdue } from "../store/due.ts";
 import type { StoredTask } from "../store/task-store.ts";
@@ -30,10 +30,7 @@ export function projectionFromMask(paths: readonly string[] | undefined): TaskPr
   const keep: Record<TaskMaskPath, boolean> = { id: false, description: false, done: false, due_date: false };
   for (const path of paths) {
     if (!isTaskMaskPath(path)) {
-      throw invalidField(
-        "mask.paths",
-        `unknown path ${JSON.stringify(path)} (known: ${TASK_MASK_PATHS.join(", ")})`,
-      );
+      throw invalidField("mask.paths", `unknown path ${quoted(path)} (known: ${TASK_MASK_PATHS.join(", ")})`);
     }
     keep[path] = true;
   }

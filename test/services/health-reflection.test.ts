@@ -125,6 +125,18 @@ describe("grpc.health.v1.Health", () => {
     });
   });
 
+  test("Check of a 70,000-character name: NOT_FOUND quoting its first 100 characters (gRPC sends the message as a header)", async () => {
+    await assert.rejects(
+      f.healthClient.check({ service: "x".repeat(70_000) }, { timeoutMs: 5000 }),
+      (reason) => {
+        const error = ConnectError.from(reason);
+        assert.equal(error.code, Code.NotFound, error.message);
+        assert.equal(error.rawMessage, `service "${"x".repeat(100)}"… (70000 characters) not found`);
+        return true;
+      },
+    );
+  });
+
   test("List returns every status", async () => {
     const { statuses } = await f.healthClient.list({}, { timeoutMs: 5000 });
     assert.deepEqual(Object.keys(statuses).sort(), ["", "hash_name.HashFinder", "todo.v2.TodoService"]);

@@ -345,6 +345,12 @@ describe("ListTasks", () => {
     assert.match(error.rawMessage, /^mask\.paths: unknown path "owner"/);
   });
 
+  test("a 70,000-character mask path → INVALID_ARGUMENT quoting its first 100 characters, not a failed header", async () => {
+    const error = await errorOf(drain(s.todo().listTasks({ mask: { paths: ["x".repeat(70_000)] } })));
+    assert.equal(error.code, Code.InvalidArgument, error.message);
+    assert.match(error.rawMessage, /^mask\.paths: unknown path "x{100}"… \(70000 characters\) \(known: /);
+  });
+
   test("the same service answers Connect over HTTP/1.1 (browser transport)", async () => {
     const client = createClient(TodoService, s.connectHttp1());
     const listed = await drain(
