@@ -111,8 +111,10 @@ export function createNodeHandler(
         return universalResponseToNodeResponse(uRes, res);
       })
       .catch((reason: unknown) => {
-        // The client went away while we wrote: the call's own log line already says why.
-        if (uReq.signal.aborted || ConnectError.from(reason).code === Code.Aborted) return;
+        // The client went away while we wrote: the call's own log line already says why. Over HTTP/1.1 the write
+        // fails (ECANCELED) a moment before Node reports the close that aborts the signal: the socket says it first.
+        if (uReq.signal.aborted || info.connectionClosed() || ConnectError.from(reason).code === Code.Aborted)
+          return;
         options.log.warn("response", {
           method: `${handler.service.typeName}/${handler.method.name}`,
           error: String(reason),

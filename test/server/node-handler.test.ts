@@ -370,4 +370,30 @@ describe("a response the client resets while the server is writing it", () => {
       });
     }
   }
+
+  test('Connect over HTTP/1.1, the client stops reading, then closes its connection → CANCELLED disconnected, no "response" warn', async () => {
+    const warnsBefore = responseWarns().length;
+    const [host, port] = s.address.split(":");
+    const socket = createConnection({ host, port: Number(port) });
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const peer = `127.0.0.1:${socket.localPort}`;
+    const logged = s.log.waitFor((e) => e.event === "call" && e.peer === peer, 20_000);
+    const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, ENDLESS.length]), ENDLESS]);
+    socket.write(
+      `POST /${FIND_RANGE} HTTP/1.1\r\nHost: ${s.address}\r\nContent-Type: application/connect+proto\r\n` +
+        `Content-Length: ${envelope.length}\r\n\r\n`,
+    );
+    socket.write(envelope);
+    socket.pause();
+    // The socket's buffers are full: the response write waits on 'drain', and the search waits for it.
+    await waitUntil("the response backs up", () => s.server.pool.stats().waitingForReader === 1);
+    // Node cancels the write it holds (write ECANCELED) as the socket closes, before it reports the close.
+    socket.destroy();
+    const line = await logged;
+    assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "disconnected"], JSON.stringify(line));
+    // A call begun after the call line: by its answer the server has long since been through the failed write.
+    assert.equal((await s.hashFinder(s.connectHttp1()).find({ desiredName: "aa" })).secret, "ZA==");
+    assert.deepEqual(responseWarns().slice(warnsBefore), []);
+    await s.server.pool.whenIdle();
+  });
 });
