@@ -60,6 +60,14 @@ const STREAM_RESET_RATE_PER_SECOND = 1_000;
 /** Streams one connection may have open at once; clients queue the rest (Node's default has no limit). */
 const MAX_CONCURRENT_STREAMS = 1000;
 
+/**
+ * The largest header list (metadata) a call may send, stated in SETTINGS so that clients refuse a larger one
+ * themselves (grpc-go: INTERNAL "header list size to send violates the maximum size (65536 bytes) set by server").
+ * Unstated, Node advertises no limit, but nghttp2 cannot decode a header field over 64 KiB and ends the whole
+ * connection (GOAWAY COMPRESSION_ERROR): 200 KB of metadata on one call failed every call on its connection.
+ */
+const MAX_HEADER_LIST_BYTES = 65_536;
+
 /** The largest request message read (4 MiB, grpc-go's and grpcio's default for what a server receives). */
 export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
 
@@ -189,7 +197,7 @@ async function listen(
     {
       streamResetBurst: STREAM_RESET_BURST,
       streamResetRate: STREAM_RESET_RATE_PER_SECOND,
-      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
     },
     handler,
   );

@@ -195,6 +195,28 @@ describe("grpc-go client", { skip: lookup.skip ?? false }, () => {
     }
   });
 
+  test("200 KB of metadata: grpc-go refuses that call itself (the server states its header limit); a call on the same connection goes on", async () => {
+    // Without the limit stated, nghttp2 ended the whole connection (GOAWAY COMPRESSION_ERROR) on the header
+    // block: both calls failed Unavailable, and the server logged the first as disconnected.
+    // linger: a probe that exits at once may close its connection before its RST_STREAM leaves (see "cancel").
+    const p = probe(["big-metadata", "200000"], { linger: true });
+    try {
+      const logged = s.nextCallLog(FIND);
+      await untilProbeSearching(s, p);
+      p.child.stdin?.write("go\n");
+      const r = await p.printed;
+      assert.equal(r.big_code, "Internal", JSON.stringify(r));
+      assert.match(String(r.big_details), /maximum size \(65536 bytes\) set by server/);
+      assert.equal(r.code, "Canceled", JSON.stringify(r));
+      const line = await logged;
+      assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"], JSON.stringify(line));
+      p.child.stdin?.end();
+      await p.result;
+    } finally {
+      p.kill();
+    }
+  });
+
   test("context.WithTimeout(300 ms) → DeadlineExceeded; the pool goes idle; log cause deadline", (t) =>
     checkDeadline(t, s, run, STACK));
 

@@ -24,6 +24,9 @@
 //	                                      exits once stdin ends
 //	deadline MS                        -> Find that never matches under context.WithTimeout(MS)
 //	invalid                            -> Find with an empty name: code and details
+//	big-metadata BYTES                 -> a never-ending Find; after a line "go" on stdin, on the same connection,
+//	                                      a Find("aa") carrying BYTES of metadata: its code and details (as
+//	                                      big_code, big_details); then cancels the first, whose code is the result's
 //	todo-flow                          -> the client flow of "gRPC Go for Professionals" (chapter 7) with
 //	                                      -token: AddTask x3, ListTasks, UpdateTasks (client stream), DeleteTasks
 //	                                      (bidi), and a ListTasks cancelled at the first overdue task or, when none
@@ -295,6 +298,32 @@ func runInvalid(c hashpb.HashFinderClient, _ []string) result {
 	defer cancel()
 	_, err := c.Find(ctx, &hashpb.HashNameRequest{DesiredName: ""})
 	return withStatus(result{}, err)
+}
+
+// runBigMetadata checks that a call whose metadata is too large fails alone: the first call shares its connection.
+func runBigMetadata(c hashpb.HashFinderClient, args []string) result {
+	size := argInt(args, 0, "BYTES")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Find(ctx, &hashpb.HashNameRequest{DesiredName: never})
+		done <- err
+	}()
+	line, _ := readLine(os.Stdin)
+	if line != "go" {
+		fail("expected a line 'go' on stdin, got %q", line)
+	}
+	bigCtx, bigCancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "x-big",
+		strings.Repeat("a", size)), safetyTimeout)
+	defer bigCancel()
+	_, bigErr := c.Find(bigCtx, &hashpb.HashNameRequest{DesiredName: "aa"})
+	big := withStatus(result{}, bigErr)
+	cancel()
+	r := withStatus(result{}, <-done)
+	r["big_code"] = big["code"]
+	r["big_details"] = big["details"]
+	return r
 }
 
 // ---- TodoService ----
@@ -618,7 +647,7 @@ func main() {
 	hashScenarios := map[string]func(hashpb.HashFinderClient, []string) result{
 		"find": runFind, "find-range": runFindRange, "cancel": runCancel,
 		"cancel-loop": func(c hashpb.HashFinderClient, args []string) result { return runCancelLoop(c, args, resets) },
-		"deadline": runDeadline, "invalid": runInvalid,
+		"deadline": runDeadline, "invalid": runInvalid, "big-metadata": runBigMetadata,
 	}
 	todoScenarios := map[string]func(*grpc.ClientConn, *grpc.ClientConn, []string) result{
 		"todo-flow": runTodoFlow, "todo-list-cancel": runTodoListCancel, "todo-load": runTodoLoad,
