@@ -4,8 +4,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 
-/** Most characters of a client's value a message quotes back. */
-const MAX_QUOTED_CHARS = 100;
+/** Most characters of a client's value a message or a log line quotes back. */
+export const MAX_QUOTED_CHARS = 100;
 
 /**
  * A client's value quoted in an error message, cut to its first 100 characters. gRPC sends the message in a
