@@ -68,7 +68,10 @@ export async function serve(args: string[]): Promise<number> {
  */
 function startFailure(error: unknown, options: ServerOptions): string {
   const message = error instanceof Error ? error.message : String(error);
-  if ((error as NodeJS.ErrnoException | undefined)?.syscall === "listen") {
+  // A --host that does not resolve fails in listen()'s DNS lookup, whose error says getaddrinfo: nothing else
+  // that starts the server looks a name up.
+  const syscall = (error as NodeJS.ErrnoException | undefined)?.syscall;
+  if (syscall === "listen" || syscall === "getaddrinfo") {
     return `cannot listen on ${options.host}:${options.port} (--host, --port): ${message}`;
   }
   return `cannot use ${join(options.dataDir, DB_FILE_NAME)} (--data-dir): ${message}`;

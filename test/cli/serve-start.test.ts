@@ -44,3 +44,16 @@ test("the database file is not a database: exit 1, naming the file and --data-di
     cli.stderr(),
   );
 });
+
+test("a --host that does not resolve: exit 1, 'cannot listen on HOST:PORT (--host, --port)', not --data-dir", async (t) => {
+  // .invalid never resolves (RFC 6761); listen() fails in its DNS lookup, whose error says getaddrinfo, not listen.
+  const { run } = await serve(t, ["--port", "0", "--host", "no-such-host.invalid"]);
+  const cli = run();
+  t.after(() => cli.kill());
+  assert.equal(await cli.exited, 1);
+  assert.match(
+    cli.stderr(),
+    /^cancelkit serve: cannot listen on no-such-host\.invalid:0 \(--host, --port\): .*getaddrinfo/m,
+  );
+  assert.doesNotMatch(cli.stderr(), /--data-dir/);
+});
