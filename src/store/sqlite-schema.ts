@@ -42,16 +42,45 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /**
+ * Refuses, before anything is written to it, a database that is not cancelkit's to change: one written by a newer
+ * cancelkit, or one at version 0 that already has tables (another program's file: migrating would add our tables
+ * to it). Run before the file is switched to WAL, which would change even a file we then refuse.
+ */
+export function assertOurs(db: DatabaseSync): void {
+  // One read transaction: another server migrating the file between the two reads would otherwise show us
+  // version 0 and then its tables.
+  db.exec("BEGIN");
+  let current: number;
+  let tables: string[];
+  try {
+    current = Number(readUserVersion(db));
+    tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4")
+      .all()
+      .map((row) => String(row.name));
+  } finally {
+    db.exec("COMMIT");
+  }
+  if (current > MIGRATIONS.length) throw newerSchema(current);
+  if (current === 0 && tables.length > 0) {
+    const names = tables.length > 3 ? `${tables.slice(0, 3).join(", ")}, …` : tables.join(", ");
+    throw new Error(`not a cancelkit database: it has tables (${names}) but no cancelkit schema version`);
+  }
+}
+
+function newerSchema(version: number): Error {
+  return new Error(
+    `database schema version ${version} is newer than this cancelkit supports (${MIGRATIONS.length})`,
+  );
+}
+
+/**
  * Brings the database to the latest schema, one migration per transaction. Refuses a database written by a
  * newer cancelkit (user_version beyond what this code knows), rather than guessing.
  */
 export function migrate(db: DatabaseSync): void {
   const current = Number(readUserVersion(db));
-  if (current > MIGRATIONS.length) {
-    throw new Error(
-      `database schema version ${current} is newer than this cancelkit supports (${MIGRATIONS.length})`,
-    );
-  }
+  if (current > MIGRATIONS.length) throw newerSchema(current);
   for (let version = current; version < MIGRATIONS.length; version++) {
     // IMMEDIATE takes the write lock first, so two processes opening a fresh data dir cannot both migrate.
     db.exec("BEGIN IMMEDIATE");

@@ -5,13 +5,14 @@
  * served. Writes run on a writer thread with a connection of its own (sqlite-writer.ts), in group commits, so
  * that no commit holds the event loop.
  */
+import { statSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Due } from "./due.ts";
 import { storeClosed, taskNotFound } from "./errors.ts";
 import type { GroupCommitOptions } from "./group-commit.ts";
-import { MAX_ROWID, migrate } from "./sqlite-schema.ts";
+import { assertOurs, MAX_ROWID, migrate } from "./sqlite-schema.ts";
 import { SqliteWriter } from "./sqlite-writer-client.ts";
 import type { ListTasksOptions, NewUser, StoredTask, TaskStore, TaskUpdate } from "./task-store.ts";
 import { hashToken } from "./tokens.ts";
@@ -81,12 +82,16 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 /** The event loop's connection: sets the file to WAL, migrates, then only reads. */
 function openReadConnection(path: string, options: SqliteStoreOptions): DatabaseSync {
+  // An empty file was just created, by us or by another server starting on the same new data dir: nothing to
+  // check, and reading it would only take a lock that the switch to WAL has to get past.
+  const existing = statSync(path).size > 0;
   // readBigInts: ids and due seconds are int64; reading them as numbers would round beyond 2^53.
   const db = new DatabaseSync(path, {
     timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     readBigInts: true,
   });
   try {
+    if (existing) assertOurs(db);
     db.exec("PRAGMA journal_mode = WAL");
     migrate(db);
     return db;

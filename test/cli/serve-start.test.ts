@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { spawnCli } from "../helpers/spawn.ts";
 
@@ -57,3 +58,55 @@ test("a --host that does not resolve: exit 1, 'cannot listen on HOST:PORT (--hos
   );
   assert.doesNotMatch(cli.stderr(), /--data-dir/);
 });
+
+/** The tables, schema version and journal mode of a SQLite file, read without changing it. */
+function describeDatabase(file: string) {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    return {
+      tables: db
+        .prepare("SELECT name FROM sqlite_master ORDER BY name")
+        .all()
+        .map((row) => row.name),
+      userVersion: db.prepare("PRAGMA user_version").get()?.user_version,
+      journalMode: db.prepare("PRAGMA journal_mode").get()?.journal_mode,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+for (const [what, setup, why] of [
+  [
+    "another program's SQLite database",
+    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')",
+    "not a cancelkit database: it has tables (notes) but no cancelkit schema version",
+  ],
+  [
+    "a database of a newer cancelkit",
+    "CREATE TABLE future (x); PRAGMA user_version = 99",
+    "database schema version 99 is newer than this cancelkit supports",
+  ],
+] as const) {
+  // The timeout: a server that takes the file starts serving and never exits.
+  test(`${what}: exit 1, naming the file and --data-dir, and the file is left as it was`, {
+    timeout: 30_000,
+  }, async (t) => {
+    const { dataDir, run } = await serve(t, ["--port", "0"]);
+    const file = join(dataDir, "cancelkit.db");
+    const db = new DatabaseSync(file);
+    db.exec(setup);
+    db.close();
+    const before = describeDatabase(file);
+    const cli = run();
+    t.after(() => cli.kill());
+    assert.equal(await cli.exited, 1);
+    assert.ok(
+      cli.stderr().includes(`cancelkit serve: cannot use ${file} (--data-dir): ${why}`),
+      cli.stderr(),
+    );
+    // Neither our tables added to it nor its journal switched to WAL.
+    assert.deepEqual(describeDatabase(file), before);
+    assert.equal(before.journalMode, "delete");
+  });
+}
