@@ -15,6 +15,7 @@ import { HashFinder, HashNameRequestSchema } from "../../src/gen/hash_name/hash_
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import { errorOf } from "../helpers/call-error.ts";
 import { rawGrpcCall } from "../helpers/raw-grpc.ts";
+import { connectDroppable } from "../helpers/raw-h2.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
@@ -50,6 +51,38 @@ describe("shutdown", () => {
     const line = await s.callLog("hash_name.HashFinder/Find", "UNAVAILABLE");
     assert.equal(line.cause, "shutdown");
     assert.equal(s.server.pool.stats().busyWorkers, 0);
+  });
+
+  test("a stream whose client stopped reading, still open when the connections are closed: reset with CANCEL, and its line says CANCELLED (cause shutdown), not UNKNOWN", async (t) => {
+    const s = await startTestServer();
+    t.after(() => s.close()); // also when an assertion fails first
+    const never = new AbortController().signal;
+    const user = await s.server.store.userForToken(never, s.localToken);
+    assert.ok(user !== undefined);
+    // About 2 MB of responses: far more than the client's window and the server's buffers hold.
+    const due = { seconds: 4_102_444_800n, nanos: 0 };
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) =>
+        s.server.store.addTask(never, user, `${i} ${"x".repeat(1000)}`, due),
+      ),
+    );
+    const connection = connectDroppable(s.address);
+    t.after(() => connection.session.destroy());
+    const call = rawGrpcCall(connection.session, "/todo.v2.TodoService/ListTasks", {
+      authorization: `Bearer ${s.localToken}`,
+    });
+    call.send(new Uint8Array(0));
+    call.stream.end();
+    // The client reads nothing: once its window is full, the server's response write waits for flow control
+    // (the handler waits at its yield), so the shutdown's UNAVAILABLE cannot reach it, and the end of shutdown
+    // destroys the connection under that write (write ECANCELED).
+    call.stream.pause();
+    await waitUntil("the client's window is full", () => call.stream.state.localWindowSize === 0);
+    await s.server.shutdown(0);
+    const line = await s.callLog("todo.v2.TodoService/ListTasks");
+    assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "shutdown"], JSON.stringify(line));
+    call.stream.resume();
+    assert.equal(call.stream.rstCode, constants.NGHTTP2_CANCEL, "the client's stream ended with CANCEL");
   });
 
   test("a call that finishes within the grace period completes normally", async (t) => {

@@ -127,7 +127,15 @@ export function createLoggingInterceptor({
           : error instanceof ConnectError || req.signal.aborted
             ? ConnectError.from(error)
             : new ConnectError("internal error", Code.Internal, undefined, undefined, error);
-      const thrown = connectError?.code ?? (endedEarly ? Code.Canceled : undefined);
+      // A write that failed because the connection was destroyed under it (write ECANCELED: the end of shutdown
+      // closes what is left, e.g. a stream whose client stopped reading, which no status can reach past flow
+      // control) answered nothing: the client saw the stream reset with CANCEL, or its connection close.
+      const torn =
+        error !== undefined &&
+        !(error instanceof ConnectError) &&
+        req.signal.aborted &&
+        info.connectionClosed();
+      const thrown = torn ? Code.Canceled : (connectError?.code ?? (endedEarly ? Code.Canceled : undefined));
       const cause = thrown === undefined ? undefined : causeOf(thrown);
       // A connect-node client's deadline resets the stream with INTERNAL_ERROR: report
       // the cancellation, not the transport's code.
