@@ -4,7 +4,8 @@
  */
 import { chmod, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { TaskStore } from "./task-store.ts";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { NewUser, TaskStore } from "./task-store.ts";
 
 export const TOKEN_FILE_NAME = "token";
 export const LOCAL_USER_NAME = "local";
@@ -23,13 +24,21 @@ export function tokenPath(dataDir: string): string {
  */
 export async function ensureLocalUser(
   signal: AbortSignal,
-  store: TaskStore,
+  store: Pick<TaskStore, "countUsers" | "createUser">,
   dataDir: string,
   log: BootstrapLog,
 ): Promise<string> {
   const path = tokenPath(dataDir);
   if ((await store.countUsers(signal)) > 0) return path;
-  const { userId, token } = await store.createUser(signal, LOCAL_USER_NAME);
+  let created: NewUser;
+  try {
+    created = await store.createUser(signal, LOCAL_USER_NAME);
+  } catch (error) {
+    // Another server on the same data dir created it after our count, and writes the token file itself.
+    if (error instanceof ConnectError && error.code === Code.AlreadyExists) return path;
+    throw error;
+  }
+  const { userId, token } = created;
   // A crash between createUser and here leaves a user without a token file; `cancelkit users add` recovers.
   await writeSecretFile(path, `${token}\n`);
   log("local-user-created", { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path });

@@ -39,3 +39,27 @@ test("tokens are 43 base64url characters and never start with '-', which the CLI
     assert.match(token, /^[A-Za-z0-9_][A-Za-z0-9_-]{42}$/);
   }
 });
+
+test("two servers starting at once on a fresh data dir: the one that finds 'local' created by the other meanwhile starts too", async () => {
+  const dir = await tempDir();
+  const first = await openSqliteStore(dir);
+  const second = await openSqliteStore(dir);
+  // The second server counts no user; the first creates 'local' (and writes the token file) before the second's
+  // create: with two `cancelkit serve` on one new data dir, one of them failed about one start in three with
+  // "cannot use …/cancelkit.db (--data-dir): user "local" already exists".
+  const racing = {
+    countUsers: async (signal: AbortSignal) => {
+      const count = await second.countUsers(signal);
+      await ensureLocalUser(signal, first, dir, () => {});
+      return count;
+    },
+    createUser: (signal: AbortSignal, name: string) => second.createUser(signal, name),
+  };
+  const lines: string[] = [];
+  const path = await ensureLocalUser(never, racing, dir, (message) => lines.push(message));
+  assert.equal(await second.countUsers(never), 1, "still one user");
+  assert.notEqual(await second.userForToken(never, await readTokenFile(path)), undefined);
+  assert.deepEqual(lines, [], "the server that did not create the user logs nothing about it");
+  await first.close();
+  await second.close();
+});
