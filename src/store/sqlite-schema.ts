@@ -41,6 +41,30 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/** SQLite's SQLITE_BUSY, as node:sqlite reports it in `errcode`. */
+const SQLITE_BUSY = 5;
+
+/**
+ * Puts the file in WAL mode (a no-op once it is). Two servers starting on one new data dir switch it at the same
+ * moment: each holds a read lock while it asks for the exclusive one, and SQLite answers one of them "database is
+ * locked" at once instead of calling the busy handler (waiting there could deadlock); that one failed about one
+ * start in fifty. Its failure let go of its lock, so trying again finds the other's switch done. Retried for up to
+ * `busyTimeoutMs`, as any other wait for a lock; only at startup, where a blocking sleep holds nothing up.
+ */
+export function switchToWal(db: DatabaseSync, busyTimeoutMs: number): void {
+  const giveUpAt = performance.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (error) {
+      if ((error as { errcode?: unknown }).errcode !== SQLITE_BUSY || performance.now() >= giveUpAt)
+        throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
 /**
  * Refuses, before anything is written to it, a database that is not cancelkit's to change: one written by a newer
  * cancelkit, or one at version 0 that already has tables (another program's file: migrating would add our tables

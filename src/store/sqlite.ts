@@ -12,7 +12,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Due } from "./due.ts";
 import { storeClosed, taskNotFound } from "./errors.ts";
 import type { GroupCommitOptions } from "./group-commit.ts";
-import { assertOurs, MAX_ROWID, migrate } from "./sqlite-schema.ts";
+import { assertOurs, MAX_ROWID, migrate, switchToWal } from "./sqlite-schema.ts";
 import { SqliteWriter } from "./sqlite-writer-client.ts";
 import type { ListTasksOptions, NewUser, StoredTask, TaskStore, TaskUpdate } from "./task-store.ts";
 import { hashToken } from "./tokens.ts";
@@ -92,7 +92,7 @@ function openReadConnection(path: string, options: SqliteStoreOptions): Database
   });
   try {
     if (existing) assertOurs(db);
-    db.exec("PRAGMA journal_mode = WAL");
+    switchToWal(db, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     migrate(db);
     return db;
   } catch (error) {
