@@ -43,12 +43,12 @@ export function parseDue(text: string, flag: string, nowMs = Date.now()): Due {
   if (m) {
     const [, y, mo, d, h, mi, s, fraction, zone] = m;
     const seconds = utcSeconds(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s ?? 0));
-    if (seconds !== undefined) {
-      let offset = 0n;
-      if (zone !== undefined && zone.toUpperCase() !== "Z") {
-        const sign = zone.startsWith("-") ? -1n : 1n;
-        offset = sign * (BigInt(zone.slice(1, 3)) * 3600n + BigInt(zone.slice(4, 6)) * 60n);
-      }
+    const utc = zone === undefined || zone.toUpperCase() === "Z";
+    const [offsetHours, offsetMinutes] = utc ? [0, 0] : [Number(zone.slice(1, 3)), Number(zone.slice(4, 6))];
+    // RFC 3339 offsets are 00:00–23:59: "+99:99" (a typo) silently moved the date by 100 hours and 39 minutes.
+    if (seconds !== undefined && offsetHours < 24 && offsetMinutes < 60) {
+      const sign = zone?.startsWith("-") ? -1n : 1n;
+      const offset = sign * (BigInt(offsetHours) * 3600n + BigInt(offsetMinutes) * 60n);
       return { seconds: seconds - offset, nanos: Number((fraction ?? "").padEnd(9, "0")) };
     }
   }

@@ -86,6 +86,17 @@ describe("cancelkit todo", () => {
     assert.equal(flag.code, 2);
   });
 
+  test("--due: a UTC offset beyond 23:59 is exit 2 naming --due, not a date moved by it", async () => {
+    // "+99:99" was read as 99 h 99 min and the task added, due 4 days off what the user typed.
+    for (const bad of ["2099-01-01T00:00:00+99:99", "2099-01-01T00:00:00-24:00", "2099-01-01T00:00+01:60"]) {
+      const r = await todo("add", "x", "--due", bad);
+      assert.equal(r.code, 2, `${bad}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^cancelkit: --due: "[^"]+" is neither a duration/);
+    }
+    assert.deepEqual(parseDue("2099-01-01T23:59:00+23:59", "--due"), parseDue("2099-01-01T00:00Z", "--due"));
+    assert.deepEqual(parseDue("2099-01-01T00:00:00-23:59", "--due"), parseDue("2099-01-01T23:59Z", "--due"));
+  });
+
   test("task IDs above 2^64-1 (the proto's uint64) are usage errors naming the value and the range", async () => {
     // They used to reach the serializer: "error (Internal): serialize binary ... invalid uint64", exit 1.
     const tooBig = "18446744073709551616";
