@@ -19,9 +19,12 @@ export function parseTimeout(text: string | undefined): number | undefined {
 }
 
 export function transportFor(server: string): Transport {
-  if (!/^[\w.-]+:\d{1,5}$|^\[[\da-fA-F:]+\]:\d{1,5}$/.test(server)) {
-    throw new UsageError(`--server: "${server}" must be HOST:PORT, e.g. ${DEFAULT_SERVER}`);
-  }
+  const usage = new UsageError(`--server: "${server}" must be HOST:PORT, e.g. ${DEFAULT_SERVER}`);
+  if (!/^[\w.-]+:\d{1,5}$|^\[[\da-fA-F:]+\]:\d{1,5}$/.test(server)) throw usage;
+  // The pattern lets through a port over 65535, or 0, and addresses the URL parser refuses (256.0.0.1, [::1::]):
+  // they ended as "cancelkit: Invalid URL", or "unreachable" for port 0, without naming the flag.
+  const port = Number(server.slice(server.lastIndexOf(":") + 1));
+  if (port < 1 || port > 65535 || !URL.canParse(`http://${server}`)) throw usage;
   return createGrpcTransport({
     baseUrl: `http://${server}`,
     // TCP_NODELAY, as grpc-go and grpcio set it: without it Nagle's algorithm can hold a small RST_STREAM (a

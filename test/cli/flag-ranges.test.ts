@@ -127,6 +127,20 @@ describe("flag ranges", () => {
     assert.equal(resolveServerOptions({ maximumHashes: "1_000_000" }).maximumHashes, 1_000_000);
   });
 
+  test("--server: a port outside 1–65535 or an address no URL holds is exit 2 naming --server", async () => {
+    // 127.0.0.1:99999 and 256.0.0.1:80 ended as "cancelkit: Invalid URL"; port 0 as "server unreachable".
+    for (const bad of ["127.0.0.1:99999", "127.0.0.1:0", "256.0.0.1:80", "[::1::]:80"]) {
+      for (const command of [
+        ["find", "aa"],
+        ["todo", "list", "--token", "t"],
+      ]) {
+        const r = await run([...command, "--server", bad]);
+        assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+        assert.equal(r.stderr, `cancelkit: --server: "${bad}" must be HOST:PORT, e.g. 127.0.0.1:50051\n`);
+      }
+    }
+  });
+
   test("--server=HOST:PORT: the unreachable message names that address", async () => {
     const r = await run(["find", "aa", "--server=127.0.0.1:1"]);
     assert.equal(r.code, 6, r.stderr);
