@@ -98,7 +98,7 @@ export async function find(args: string[], signal: AbortSignal): Promise<number>
       if (signal.aborted) break;
       found++;
       progress.update(`${found} found`);
-      process.stdout.write(`${describe(res, json)}\n`);
+      progress.print(`${describe(res, json)}\n`);
     }
     progress.stop();
     if (signal.aborted) throw signal.reason;

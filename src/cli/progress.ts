@@ -1,11 +1,17 @@
 /** A one-line progress display on stderr, only when stderr is a terminal (nothing extra when piped). */
 export interface Progress {
   update(text: string): void;
+  /**
+   * Writes a line to stdout with the progress line erased first: on a terminal both share the cursor, and a
+   * result written after a draw was appended to it ("searching for "x"… 0.5ssecret …") and stayed so. The next
+   * tick draws the progress again, below.
+   */
+  print(line: string): void;
   stop(): void;
 }
 
 export function startProgress(label: () => string, enabled = process.stderr.isTTY === true): Progress {
-  if (!enabled) return { update() {}, stop() {} };
+  if (!enabled) return { update() {}, print: (line) => process.stdout.write(line), stop() {} };
   const started = performance.now();
   let extra = "";
   const draw = () => {
@@ -17,6 +23,10 @@ export function startProgress(label: () => string, enabled = process.stderr.isTT
   return {
     update(text) {
       extra = text;
+    },
+    print(line) {
+      process.stderr.write("\r\x1b[2K");
+      process.stdout.write(line);
     },
     stop() {
       clearInterval(timer);

@@ -1,9 +1,12 @@
 /** `cancelkit find` as a person runs it: answers, exit codes and one-line messages, and Ctrl-C. */
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
+import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { spawnCli } from "../helpers/spawn.ts";
+import { CLI, spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
 /** "~" is not a base64 character, so this name never matches: the search runs until it is stopped. */
@@ -107,6 +110,41 @@ describe("cancelkit find", () => {
       cli?.kill();
       await unlimited.close();
     }
+  });
+});
+
+describe("cancelkit find on a terminal", () => {
+  /** The lines a terminal shows for `output`: each carriage return starts the line over, ESC[2K erases it. */
+  function screenLines(output: string): string[] {
+    return output
+      .split("\n")
+      .map((line) => (line.replace(/\r$/, "").split("\r").at(-1) ?? "").replaceAll("\x1b[2K", ""));
+  }
+
+  test("--show-inferior: each result on a line of its own, not after the elapsed time", async (t) => {
+    // `script` runs the CLI on a pseudo-terminal (stdout and stderr both), as a person at a terminal does.
+    if (spawnSync("script", ["--version"]).error !== undefined)
+      return t.skip("no `script` (util-linux) here");
+    const s = await startTestServer({ maximumHashes: 0 });
+    t.after(() => s.close());
+    // Answers held back 400 ms: the elapsed time has been drawn when the results come.
+    const proxy = await startDelayProxy(s.address, { toServerMs: 0, toClientMs: 400 });
+    t.after(() => proxy.close());
+    const args = ["find", "grpc", "--ideal", "1", "--show-inferior", "2", "--server", proxy.address];
+    const command = [process.execPath, CLI, ...args].map((word) => `'${word}'`).join(" ");
+    const cli = spawn("script", ["-qefc", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+    t.after(() => cli.kill("SIGKILL"));
+    let output = "";
+    cli.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const [code] = (await once(cli, "exit")) as [number | null];
+    assert.equal(code, 0, JSON.stringify(output));
+    assert.match(output, /searching for "grpc"… \d\.\ds/, "the elapsed time was drawn");
+    const results = screenLines(output).filter((line) => line.includes("hashed_name"));
+    assert.ok(results.length >= 2, JSON.stringify(output));
+    // It was "searching for "grpc"… 0.4ssecret …" when a result came after a draw.
+    for (const line of results) assert.match(line, /^secret \S+ {2}\(hex /, JSON.stringify(line));
   });
 });
 
