@@ -20,7 +20,7 @@ Commands:
   todo …       add, list, update and delete tasks; todo demo (cancelkit todo --help)
   users add N  create user N in the data dir and print its token (cancelkit users --help)
 
-Ctrl-C cancels a running call and exits 130.
+Ctrl-C cancels a running call and exits 130; SIGTERM does the same and exits 143.
 `;
 
 /** The abort reason when stdout's reader went away. */
@@ -46,8 +46,11 @@ function serverOf(args: string[]): string {
   return typeof values.server === "string" ? values.server : DEFAULT_SERVER;
 }
 
-/** Aborted by Ctrl-C or a closed stdout: cancels whatever call the command runs. */
+/** Aborted by Ctrl-C, SIGTERM or a closed stdout: cancels whatever call the command runs. */
 const interrupt = new AbortController();
+
+/** The abort reason when SIGTERM came: cancelled as by Ctrl-C, exit 143. */
+const TERMINATED = new ConnectError("cancelled by SIGTERM", Code.Canceled);
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
@@ -68,6 +71,11 @@ async function main(argv: string[]): Promise<number> {
     process.removeListener("SIGINT", onFirstSigint);
   };
   process.on("SIGINT", onFirstSigint);
+  // SIGTERM cancels as the first Ctrl-C does. Its default action killed the CLI outright: the server saw a dropped
+  // connection, `todo delete` lost the answer in flight, and `todo demo --server` left its tasks in the user's
+  // list. Kept for later SIGTERMs, which change nothing: a kill of the process group reaches the CLI twice under
+  // bin/cancelkit.js, which passes SIGTERM on; every cleanup is bounded, and a second Ctrl-C still ends it at once.
+  process.on("SIGTERM", () => interrupt.abort(TERMINATED));
   // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
@@ -91,7 +99,8 @@ try {
     } else {
       const { code, message } = describeFailure(error, server, interrupt.signal.aborted);
       process.stderr.write(`${message}\n`);
-      process.exitCode = code;
+      process.exitCode =
+        code === EXIT.cancelled && interrupt.signal.reason === TERMINATED ? EXIT.terminated : code;
     }
   }
 }

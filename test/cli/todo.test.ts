@@ -447,6 +447,29 @@ describe("cancelkit todo", () => {
     }
   });
 
+  test("demo --server ended by SIGTERM (a supervisor, `timeout`): it deletes its tasks as on Ctrl-C, exit 143", {
+    timeout: 30_000,
+  }, async () => {
+    // SIGTERM killed it outright: the tasks added so far (up to 3,003) stayed in the user's list, unnamed.
+    const cli = spawnDemo();
+    try {
+      await cli.printed(/--- add 3000 more tasks/, 20_000);
+      cli.child.kill("SIGTERM");
+      assert.equal(await cli.exited, EXIT.terminated, cli.stderr());
+      assert.equal(cli.stderr(), "cancelled\n");
+      const left: string[] = [];
+      for await (const res of s.todo().listTasks({})) left.push(res.task?.description ?? "");
+      assert.deepEqual(
+        left.filter((d) =>
+          /^filler task |^write and review the chapter$|^call the printer$|^buy coffee$/.test(d),
+        ),
+        [],
+      );
+    } finally {
+      cli.kill();
+    }
+  });
+
   test("demo --server interrupted before its fillers: it deletes its three tasks too before exiting 130", {
     timeout: 30_000,
   }, async () => {
