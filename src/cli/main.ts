@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { serverHelp } from "../server/options.ts";
 import { describeFailure, EXIT } from "./exit-codes.ts";
 import { FIND_HELP, find } from "./find.ts";
 import { serve } from "./serve.ts";
@@ -35,7 +36,13 @@ const COMMANDS: Record<string, Command> = {
   users,
 };
 
-const HELPS: Record<string, string> = { find: FIND_HELP, todo: TODO_HELP, users: USERS_HELP };
+/** `cancelkit help COMMAND`: the same text as `cancelkit COMMAND --help`. */
+const HELPS: Record<string, () => string> = {
+  serve: serverHelp,
+  find: () => FIND_HELP,
+  todo: () => TODO_HELP,
+  users: () => USERS_HELP,
+};
 
 /**
  * The server a failed command called, for the "unreachable" message: --server as the command read it, in either
@@ -55,8 +62,17 @@ const TERMINATED = new ConnectError("cancelled by SIGTERM", Code.Canceled);
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    process.stdout.write((name === "help" && args[0] !== undefined && HELPS[args[0]]) || HELP);
-    return name === undefined ? EXIT.usage : EXIT.ok;
+    const topic = name === "help" ? args[0] : undefined;
+    if (topic === undefined) {
+      process.stdout.write(HELP);
+      return name === undefined ? EXIT.usage : EXIT.ok;
+    }
+    // `help serve` printed this overview instead of serve's options, and `help bogus` did so with exit 0.
+    const help = HELPS[topic];
+    if (help === undefined)
+      throw new UsageError(`no help on "${topic}" (commands: ${Object.keys(HELPS).join(", ")})`);
+    process.stdout.write(help());
+    return EXIT.ok;
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}" (try: cancelkit --help)`);
