@@ -86,14 +86,23 @@ export async function resolveToken(flag: string | undefined, dataDir: string): P
   const fromEnv = process.env.CANCELKIT_TOKEN;
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
   const path = tokenPath(dataDir);
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    throw unauthenticated(
-      `no token: pass --token, set CANCELKIT_TOKEN, or point --data-dir at the server's data dir (${path} does not exist)`,
+  const noToken = (why: string) =>
+    unauthenticated(
+      `no token: pass --token, set CANCELKIT_TOKEN, or point --data-dir at the server's data dir (${path} ${why})`,
     );
+  let token: string;
+  try {
+    token = (await readFile(path, "utf8")).trim();
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === "ENOENT") throw noToken("does not exist");
+    // A --data-dir that is a file (ENOTDIR), a token that is a directory (EISDIR), a file not readable: these
+    // ended as "error (Unknown): ENOTDIR: …", exit 1, naming neither the flag nor what to do.
+    throw noToken(`cannot be read: ${message}`);
   }
+  // Sent as it was, an empty file was "missing credentials" from the server, which sent the user to the wrong place.
+  if (token === "") throw noToken("is empty");
+  return token;
 }
 
 /** The largest task id: the proto's `uint64 id`. A larger one cannot be put on the wire. */

@@ -1,5 +1,8 @@
 /** `cancelkit todo` and `cancelkit users` as a person runs them, against a server in this process. */
 import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseDue } from "../../src/cli/due-date.ts";
@@ -121,6 +124,27 @@ describe("cancelkit todo", () => {
     const none = await run(["todo", "list", "--server", s.address, "--data-dir", `${s.dataDir}/missing`]);
     assert.equal(none.code, 8);
     assert.match(none.stderr, /no token/);
+
+    // A token file that cannot be read, or is empty: exit 8 naming the file, not "error (Unknown): …" (exit 1).
+    const tokenAsDir = await mkdtemp(join(tmpdir(), "cancelkit-tokendir-"));
+    await mkdir(join(tokenAsDir, "token"));
+    const emptyToken = await mkdtemp(join(tmpdir(), "cancelkit-emptytoken-"));
+    await writeFile(join(emptyToken, "token"), "\n");
+    try {
+      for (const [dataDir, why] of [
+        [join(s.dataDir, "token"), /token cannot be read: ENOTDIR/], // a file as --data-dir
+        [tokenAsDir, /token cannot be read: EISDIR/],
+        [emptyToken, /token is empty\)$/m],
+      ] as const) {
+        const r = await run(["todo", "list", "--server", s.address, "--data-dir", dataDir]);
+        assert.equal(r.code, 8, r.stderr);
+        assert.match(r.stderr, /^unauthenticated: no token: pass --token, /);
+        assert.match(r.stderr, why);
+      }
+    } finally {
+      await rm(tokenAsDir, { recursive: true });
+      await rm(emptyToken, { recursive: true });
+    }
 
     // users add opens the database while the server runs (WAL) and prints only the token on stdout.
     const created = await run(["users", "add", "carol", "--data-dir", s.dataDir]);
