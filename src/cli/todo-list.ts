@@ -11,6 +11,17 @@ function dueOf(task: ListTasksResponse["task"]): Due | undefined {
     : { seconds: task.dueDate.seconds, nanos: task.dueDate.nanos };
 }
 
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A description for a terminal, one line per task: control characters shown as escapes. Printed as they were, a
+ * newline split a task over two lines (`todo list | wc -l`, `| grep` saw two), and an ESC sequence stored in a
+ * description drove the terminal (colours, clearing the screen).
+ */
+function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /** One listed task, for people or as JSON; only the fields the mask kept (all when there is no mask). */
 function describeTask(
   res: ListTasksResponse,
@@ -32,7 +43,7 @@ function describeTask(
   const parts: string[] = [];
   if (has("id")) parts.push(`#${task?.id ?? 0n}`.padEnd(6));
   if (has("done")) parts.push(task?.done ? "[x]" : "[ ]");
-  if (has("description")) parts.push(task?.description ?? "");
+  if (has("description")) parts.push(printable(task?.description ?? ""));
   if (has("due_date")) parts.push(due === undefined ? "no due date" : `due ${formatDue(due)}`);
   if (res.overdue) parts.push("OVERDUE");
   return parts.join("  ");

@@ -100,6 +100,29 @@ describe("cancelkit todo", () => {
     assert.deepEqual(parseDue("2099-01-01T00:00:00-23:59", "--due"), parseDue("2099-01-01T23:59Z", "--due"));
   });
 
+  test("list: a description's control characters are shown as escapes, one line per task; --json keeps them", async () => {
+    // A newline printed as it was split the task over two lines; an ESC sequence drove the terminal.
+    const description = "first line\nsecond\tline \u001b[2J\u009b end";
+    const a = await todo("add", description, "--due", "1h", "--json");
+    assert.equal(a.code, 0, a.stderr);
+    const id = (JSON.parse(a.stdout) as { id: string }).id;
+    try {
+      const human = await todo("list");
+      const line = human.stdout.split("\n").find((l) => l.startsWith(`#${id} `));
+      assert.ok(line?.includes("  first line\\nsecond\\tline \\u001b[2J\\u009b end  due "), line);
+      for (const l of human.stdout.split("\n")) assert.doesNotMatch(l, /\p{Cc}/u);
+      const json = await todo("list", "--json");
+      const row = json.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { id: string; description: string })
+        .find((r) => r.id === id);
+      assert.equal(row?.description, description);
+    } finally {
+      await todo("delete", id);
+    }
+  });
+
   test("task IDs above 2^64-1 (the proto's uint64) are usage errors naming the value and the range", async () => {
     // They used to reach the serializer: "error (Internal): serialize binary ... invalid uint64", exit 1.
     const tooBig = "18446744073709551616";
