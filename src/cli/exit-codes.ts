@@ -44,6 +44,16 @@ export function describeFailure(
       if (!interrupted && (e.cause as NodeJS.ErrnoException | undefined)?.code !== undefined)
         return connectionLost;
       return { code: EXIT.failed, message: `error (${Code[e.code]}): ${e.rawMessage}` };
+    case Code.Internal:
+      // node:http2's error for bytes that are no HTTP/2 (ERR_HTTP2_ERROR, "Protocol error"): what answers there is
+      // no h2c server, most often an HTTP/1.1 one. It read "error (Internal): Protocol error", exit 1.
+      if ((e.cause as NodeJS.ErrnoException | undefined)?.code === "ERR_HTTP2_ERROR") {
+        return {
+          code: EXIT.unreachable,
+          message: `server at ${server} does not speak gRPC over HTTP/2 without TLS: ${e.rawMessage}`,
+        };
+      }
+      return { code: EXIT.failed, message: `error (${Code[e.code]}): ${e.rawMessage}` };
     case Code.DeadlineExceeded:
       return { code: EXIT.deadline, message: `deadline exceeded: ${e.rawMessage}` };
     case Code.InvalidArgument:

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
@@ -187,6 +188,23 @@ describe("cancelkit find, when the connection drops", () => {
     for (const socket of sockets) socket.destroy();
     assert.equal(await cli.exited, 6, cli.stderr());
     assert.match(cli.stderr(), new RegExp(`^server at 127\\.0\\.0\\.1:${port} ended the call: `));
+  });
+});
+
+describe("cancelkit find, when what answers is no gRPC server", () => {
+  test("an HTTP/1.1 server: exit 6, 'does not speak gRPC over HTTP/2 without TLS', not 'error (Internal)'", async (t) => {
+    // It was "error (Internal): Protocol error", exit 1: node:http2's words for an answer that is no HTTP/2.
+    const web = createHttpServer((_, res) => res.end("hello"));
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    t.after(() => web.close());
+    const address = `127.0.0.1:${(web.address() as AddressInfo).port}`;
+    const cli = spawnCli(["find", "aa", "--server", address]);
+    t.after(() => cli.kill());
+    assert.equal(await cli.exited, 6, cli.stderr());
+    assert.equal(
+      cli.stderr(),
+      `server at ${address} does not speak gRPC over HTTP/2 without TLS: Protocol error\n`,
+    );
   });
 });
 
