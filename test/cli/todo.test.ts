@@ -1,16 +1,19 @@
 /** `cancelkit todo` and `cancelkit users` as a person runs them, against a server in this process. */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { delay } from "../../src/abort.ts";
 import { parseDue } from "../../src/cli/due-date.ts";
 import { EXIT } from "../../src/cli/exit-codes.ts";
 import { defer } from "../helpers/defer.ts";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { type Spawned, spawnCli } from "../helpers/spawn.ts";
+import { CLI, type Spawned, spawnCli } from "../helpers/spawn.ts";
 
 describe("cancelkit todo", () => {
   let s: TestServer;
@@ -814,5 +817,36 @@ describe("cancelkit todo", () => {
     } finally {
       cli.kill();
     }
+  });
+});
+
+describe("cancelkit into a pipe read slowly", () => {
+  test("todo delete: every line reaches the reader, though the call ended long before it read", {
+    timeout: 60_000,
+  }, async (t) => {
+    // The CLI exited 20 ms after the command ended, dropping what still waited for the pipe: `todo list | (sleep 3;
+    // wc -l)` counted 1,061 of 20,014 tasks, exit 0.
+    const s = await startTestServer();
+    t.after(() => s.close());
+    const dueDate = parseDue("1d", "--due");
+    const signal = new AbortController().signal;
+    const ids: bigint[] = [];
+    // "deleted task N" 5,000 times: more than a pipe holds (64 KiB).
+    for (let i = 0; i < 5000; i++) ids.push(await s.server.store.addTask(signal, 1n, `task ${i}`, dueDate));
+    const args = ["todo", "delete", ...ids.map(String), "--server", s.address, "--token", s.localToken];
+    const cli = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    t.after(() => cli.kill("SIGKILL"));
+    const exited = once(cli, "exit");
+    // Nothing is read from the pipe until the server has ended the call and the CLI has had time to exit.
+    const line = await s.callLog("todo.v2.TodoService/DeleteTasks");
+    assert.equal(line.outcome, "ok");
+    await Promise.race([exited, delay(AbortSignal.timeout(10_000), 1000)]);
+    let stdout = "";
+    cli.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(stdout, ids.map((id) => `deleted task ${id}\n`).join(""));
   });
 });
