@@ -5,6 +5,7 @@ import { formatDuration } from "../duration.ts";
 import { HashFinder, type HashNameResponse } from "../gen/hash_name/hash_name_pb.ts";
 import { MAX_DESIRED_NAME_LENGTH } from "../services/validate.ts";
 import { startProgress } from "./progress.ts";
+import { stdoutRoom } from "./stdout-room.ts";
 import { DEFAULT_SERVER, parseTimeout, TIMEOUT_RANGE, transportFor } from "./transport.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -99,6 +100,7 @@ export async function find(args: string[], signal: AbortSignal): Promise<number>
       found++;
       progress.update(`${found} found`);
       progress.print(`${describe(res, json)}\n`);
+      await stdoutRoom(signal);
     }
     progress.stop();
     if (signal.aborted) throw signal.reason;

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ListTasksResponse } from "../gen/todo/v2/todo_pb.ts";
 import type { Due } from "../store/due.ts";
 import { formatDue } from "./due-date.ts";
+import { stdoutRoom } from "./stdout-room.ts";
 import type { TodoSession } from "./todo-session.ts";
 
 function dueOf(task: ListTasksResponse["task"]): Due | undefined {
@@ -79,6 +80,7 @@ export async function listTasks(
         stop.abort(new ConnectError("stopped at the first overdue task", Code.Canceled));
         break;
       }
+      await stdoutRoom(signal);
     }
   } catch (error) {
     if (outcome.stoppedAt === undefined || s.signal.aborted) throw error;

@@ -821,6 +821,47 @@ describe("cancelkit todo", () => {
 });
 
 describe("cancelkit into a pipe read slowly", () => {
+  test("todo list: while nothing reads the pipe, the CLI stops reading the stream, and so the server", async (t) => {
+    // The CLI read on regardless, holding the listing in memory: the server read every page at once, not "only as
+    // fast as the client reads", and ended the call before the pipe's reader had read anything.
+    const s = await startTestServer();
+    t.after(() => s.close());
+    const dueDate = parseDue("1d", "--due");
+    const signal = new AbortController().signal;
+    const count = 2000; // lines of ~1 KB: 2 MB, far more than the pipe, the CLI's buffers and HTTP/2's windows hold
+    for (let i = 0; i < count; i++)
+      await s.server.store.addTask(signal, 1n, `${i} ${"x".repeat(990)}`, dueDate);
+    // `cancelkit todo list | READER` as a shell runs it (a pipe, not the socket pair of spawn's stdio), READER
+    // reading nothing until the file GATE exists.
+    const dir = await mkdtemp(join(tmpdir(), "cancelkit-pipe-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const gate = join(dir, "gate");
+    const script = `set -o pipefail; "$@" | { while [ ! -e '${gate}' ]; do sleep 0.05; done; exec cat; }`;
+    const args = [process.execPath, CLI, "todo", "list", "--server", s.address, "--token", s.localToken];
+    const shell = spawn("bash", ["-c", script, "bash", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // a group of its own: the CLI and the reader are ended with the shell
+    });
+    t.after(() => {
+      if (shell.exitCode === null && shell.signalCode === null)
+        process.kill(-(shell.pid as number), "SIGKILL");
+    });
+    let stdout = "";
+    shell.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    const exited = once(shell, "exit");
+    const ended = s.callLog("todo.v2.TodoService/ListTasks");
+    const first = await Promise.race([ended, exited, delay(AbortSignal.timeout(10_000), 1500)]);
+    assert.equal(first, undefined, "neither the call nor the CLI ended while nothing read the pipe");
+    await writeFile(gate, "");
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(stdout.split("\n").filter((l) => l.startsWith("#")).length, count);
+    const line = await ended;
+    assert.deepEqual([line.outcome, line.messages], ["ok", count]);
+  });
+
   test("todo delete: every line reaches the reader, though the call ended long before it read", {
     timeout: 60_000,
   }, async (t) => {
