@@ -82,9 +82,9 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
  * Throws UNAUTHENTICATED (exit 8) saying where it looked when there is none.
  */
 export async function resolveToken(flag: string | undefined, dataDir: string): Promise<string> {
-  if (flag !== undefined && flag !== "") return flag;
+  if (flag !== undefined && flag !== "") return headerSafe(flag, "--token");
   const fromEnv = process.env.CANCELKIT_TOKEN;
-  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== "") return headerSafe(fromEnv, "CANCELKIT_TOKEN");
   const path = tokenPath(dataDir);
   const noToken = (why: string) =>
     unauthenticated(
@@ -102,7 +102,19 @@ export async function resolveToken(flag: string | undefined, dataDir: string): P
   }
   // Sent as it was, an empty file was "missing credentials" from the server, which sent the user to the wrong place.
   if (token === "") throw noToken("is empty");
-  return token;
+  return headerSafe(token, path);
+}
+
+/**
+ * A token is printable ASCII (the server's are 43 base64url characters). One with a newline or another control
+ * character failed in the HTTP client, whose message ("error (Unknown): Headers.append: "Bearer …" is an invalid
+ * header value", exit 1) printed the token on stderr, into whatever log keeps it.
+ */
+function headerSafe(token: string, from: string): string {
+  if (/^[\x21-\x7e]+$/.test(token)) return token;
+  throw unauthenticated(
+    `the token from ${from} is no token: it holds spaces, control or non-ASCII characters`,
+  );
 }
 
 /** The largest task id: the proto's `uint64 id`. A larger one cannot be put on the wire. */

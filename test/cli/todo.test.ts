@@ -172,6 +172,21 @@ describe("cancelkit todo", () => {
       await rm(emptyToken, { recursive: true });
     }
 
+    // A token a header cannot carry: exit 8 naming where it came from, never the token itself (it was printed in
+    // "error (Unknown): Headers.append: "Bearer …" is an invalid header value", exit 1).
+    const secret = "s3cr3t\nmore";
+    for (const [args, env, from] of [
+      [["--token", secret], {}, "--token"],
+      [[], { CANCELKIT_TOKEN: secret }, "CANCELKIT_TOKEN"],
+    ] as const) {
+      const r = await run(["todo", "list", "--server", s.address, ...args], env);
+      assert.equal(r.code, 8, r.stderr);
+      assert.equal(
+        r.stderr,
+        `unauthenticated: the token from ${from} is no token: it holds spaces, control or non-ASCII characters\n`,
+      );
+    }
+
     // users add opens the database while the server runs (WAL) and prints only the token on stdout.
     const created = await run(["users", "add", "carol", "--data-dir", s.dataDir]);
     assert.equal(created.code, 0, created.stderr);
