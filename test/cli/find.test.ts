@@ -7,7 +7,7 @@ import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { CLI, spawnCli } from "../helpers/spawn.ts";
+import { CLI, runCli, spawnCli } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
 /** "~" is not a base64 character, so this name never matches: the search runs until it is stopped. */
@@ -20,15 +20,7 @@ describe("cancelkit find", () => {
   });
   after(() => s.close());
 
-  async function run(args: string[]) {
-    const cli = spawnCli(args);
-    try {
-      const code = await cli.exited;
-      return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-    } finally {
-      cli.kill();
-    }
-  }
+  const run = (args: string[]) => runCli(args);
 
   test("prints the secret, its bytes in hex, the hashed name and the distance", async () => {
     const r = await run(["find", "aa", "--server", s.address]);

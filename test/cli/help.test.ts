@@ -1,17 +1,7 @@
 /** `cancelkit help COMMAND` and `cancelkit COMMAND --help` print the same text; a topic that is no command is exit 2. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { spawnCli } from "../helpers/spawn.ts";
-
-async function run(args: string[]) {
-  const cli = spawnCli(args);
-  try {
-    const code = await cli.exited;
-    return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-  } finally {
-    cli.kill();
-  }
-}
+import { runCli as run } from "../helpers/spawn.ts";
 
 test("help COMMAND is COMMAND --help, for every command", async () => {
   // `help serve` printed the overview instead of serve's options.

@@ -13,7 +13,7 @@ import { EXIT } from "../../src/cli/exit-codes.ts";
 import { defer } from "../helpers/defer.ts";
 import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
-import { CLI, type Spawned, spawnCli } from "../helpers/spawn.ts";
+import { CLI, runCli, type Spawned, spawnCli } from "../helpers/spawn.ts";
 
 describe("cancelkit todo", () => {
   let s: TestServer;
@@ -22,15 +22,7 @@ describe("cancelkit todo", () => {
   });
   after(() => s.close());
 
-  async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const cli = spawnCli(args, { CANCELKIT_TOKEN: "", ...env });
-    try {
-      const code = await cli.exited;
-      return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-    } finally {
-      cli.kill();
-    }
-  }
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { CANCELKIT_TOKEN: "", ...env });
   const todo = (...args: string[]) => run(["todo", ...args, "--server", s.address, "--data-dir", s.dataDir]);
 
   test("add, list (--json, --fields), update several ids in one stream, delete; due nanos exact", async () => {

@@ -22,6 +22,20 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   return spawnScript(CLI, args, env);
 }
 
+/** Runs the CLI to its end: its exit code and everything it printed. */
+export async function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, env);
+  try {
+    const code = await cli.exited;
+    return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+  } finally {
+    cli.kill();
+  }
+}
+
 /** Runs a Node script of the project as a child process on the project's Node. */
 export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(process.execPath, [script, ...args], {
