@@ -43,8 +43,10 @@ if (major >= 24 && !serving) {
     // otherwise: a server started directly may be meant to outlive its shell (`nohup`, `&`, `disown`).
     if (process.env.npm_command !== undefined) stopWhenOrphaned(child);
   } else {
-    // Ctrl-C reaches the child through the terminal's process group; this wrapper only waits for its exit code.
+    // Ctrl-C, and SIGHUP when the terminal closes, reach the child through the terminal's process group; this
+    // wrapper only waits for its exit code.
     process.on("SIGINT", () => {});
+    process.on("SIGHUP", () => {});
     process.on("SIGTERM", () => child.kill("SIGTERM"));
   }
   child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" ? 130 : 1)));

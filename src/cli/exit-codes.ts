@@ -13,6 +13,8 @@ export const EXIT = {
   unauthenticated: 8,
   alreadyExists: 9,
   cancelled: 130,
+  /** SIGHUP (the terminal closed) cancelled the call, as Ctrl-C does: the shell's 128 + 1. */
+  hungUp: 129,
   /** SIGTERM (a supervisor, `timeout`, `kill PID`) cancelled the call, as Ctrl-C does: the shell's 128 + 15. */
   terminated: 143,
   /** stdout's reader closed the pipe (`| head`): the call was cancelled; the shell's SIGPIPE convention. */

@@ -21,7 +21,7 @@ Commands:
   todo …       add, list, update and delete tasks; todo demo (cancelkit todo --help)
   users add N  create user N in the data dir and print its token (cancelkit users --help)
 
-Ctrl-C cancels a running call and exits 130; SIGTERM does the same and exits 143.
+Ctrl-C cancels a running call and exits 130; SIGTERM and SIGHUP do the same and exit 143 and 129.
 `;
 
 /** The abort reason when stdout's reader went away. */
@@ -53,11 +53,23 @@ function serverOf(args: string[]): string {
   return typeof values.server === "string" ? values.server : DEFAULT_SERVER;
 }
 
-/** Aborted by Ctrl-C, SIGTERM or a closed stdout: cancels whatever call the command runs. */
+/** Aborted by Ctrl-C, SIGTERM, SIGHUP or a closed stdout: cancels whatever call the command runs. */
 const interrupt = new AbortController();
 
-/** The abort reason when SIGTERM came: cancelled as by Ctrl-C, exit 143. */
-const TERMINATED = new ConnectError("cancelled by SIGTERM", Code.Canceled);
+/**
+ * Signals that cancel as a first Ctrl-C does, each with its abort reason and the exit code the shell gives a
+ * process that signal ends (128 + its number). Their default action killed the CLI outright: the server saw a
+ * dropped connection, `todo delete` lost the answer in flight, and `todo demo --server` left its tasks in the
+ * user's list (SIGTERM from a supervisor or `timeout`; SIGHUP when the terminal closes).
+ */
+const ENDING_SIGNALS = [
+  {
+    signal: "SIGTERM",
+    reason: new ConnectError("cancelled by SIGTERM", Code.Canceled),
+    exit: EXIT.terminated,
+  },
+  { signal: "SIGHUP", reason: new ConnectError("cancelled by SIGHUP", Code.Canceled), exit: EXIT.hungUp },
+] as const;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
@@ -87,15 +99,17 @@ async function main(argv: string[]): Promise<number> {
     process.removeListener("SIGINT", onFirstSigint);
   };
   process.on("SIGINT", onFirstSigint);
-  // SIGTERM cancels as the first Ctrl-C does. Its default action killed the CLI outright: the server saw a dropped
-  // connection, `todo delete` lost the answer in flight, and `todo demo --server` left its tasks in the user's
-  // list. Kept for later SIGTERMs, which change nothing: a kill of the process group reaches the CLI twice under
+  // Kept for later signals, which change nothing: a kill of the process group reaches the CLI twice under
   // bin/cancelkit.js, which passes SIGTERM on; every cleanup is bounded, and a second Ctrl-C still ends it at once.
-  process.on("SIGTERM", () => interrupt.abort(TERMINATED));
-  // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE.
+  for (const { signal, reason } of ENDING_SIGNALS) process.on(signal, () => interrupt.abort(reason));
+  // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE. A closed
+  // terminal fails writes with EIO instead: the SIGHUP cleanup must not crash on its own output.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
+    if (error.code !== "EPIPE" && error.code !== "EIO") throw error;
     interrupt.abort(new ConnectError(OUTPUT_CLOSED, Code.Canceled));
+  });
+  process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && error.code !== "EIO") throw error;
   });
   return command(args, interrupt.signal);
 }
@@ -115,8 +129,8 @@ try {
     } else {
       const { code, message } = describeFailure(error, server, interrupt.signal.aborted);
       process.stderr.write(`${message}\n`);
-      process.exitCode =
-        code === EXIT.cancelled && interrupt.signal.reason === TERMINATED ? EXIT.terminated : code;
+      const ending = ENDING_SIGNALS.find(({ reason }) => reason === interrupt.signal.reason);
+      process.exitCode = code === EXIT.cancelled && ending !== undefined ? ending.exit : code;
     }
   }
 }

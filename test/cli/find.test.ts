@@ -106,20 +106,25 @@ describe("cancelkit find", () => {
   });
 });
 
-describe("cancelkit find, ended by SIGTERM", () => {
-  test("SIGTERM cancels the call as Ctrl-C does: 'cancelled', exit 143, the server sees client-cancelled", async (t) => {
-    // The default action killed the CLI outright, with no message: the server saw only a dropped connection.
-    const s = await startTestServer({ maximumHashes: 0 });
-    t.after(() => s.close());
-    const cli = spawnCli(["find", NEVER, "--server", s.address]);
-    t.after(() => cli.kill());
-    await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
-    cli.child.kill("SIGTERM");
-    assert.equal(await cli.exited, 143, cli.stderr());
-    assert.equal(cli.stderr(), "cancelled\n");
-    const line = await s.callLog("hash_name.HashFinder/Find");
-    assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"]);
-  });
+describe("cancelkit find, ended by SIGTERM or SIGHUP", () => {
+  // The default action killed the CLI outright, with no message: the server saw only a dropped connection.
+  for (const [signal, exit] of [
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const) {
+    test(`${signal} cancels the call as Ctrl-C does: 'cancelled', exit ${exit}, the server sees client-cancelled`, async (t) => {
+      const s = await startTestServer({ maximumHashes: 0 });
+      t.after(() => s.close());
+      const cli = spawnCli(["find", NEVER, "--server", s.address]);
+      t.after(() => cli.kill());
+      await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
+      cli.child.kill(signal);
+      assert.equal(await cli.exited, exit, cli.stderr());
+      assert.equal(cli.stderr(), "cancelled\n");
+      const line = await s.callLog("hash_name.HashFinder/Find");
+      assert.deepEqual([line.outcome, line.cause], ["CANCELLED", "client-cancelled"]);
+    });
+  }
 });
 
 describe("cancelkit find on a terminal", () => {
