@@ -1,11 +1,10 @@
 /** `cancelkit serve`: parse options, start the server, shut down gracefully on SIGTERM/SIGINT. */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startServer } from "../server/create-server.ts";
 import { createLogger } from "../server/log.ts";
 import { resolveServerOptions, type ServerOptions, serverHelp } from "../server/options.ts";
 import { shutdownOnSignals } from "../server/shutdown.ts";
-import { DB_FILE_NAME } from "../store/sqlite.ts";
+import { unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
 import { parseFlags } from "./usage-error.ts";
 import { linkToWrapper } from "./wrapper-link.ts";
@@ -74,5 +73,5 @@ function startFailure(error: unknown, options: ServerOptions): string {
   if (syscall === "listen" || syscall === "getaddrinfo") {
     return `cannot listen on ${options.host}:${options.port} (--host, --port): ${message}`;
   }
-  return `cannot use ${join(options.dataDir, DB_FILE_NAME)} (--data-dir): ${message}`;
+  return unusableDataDir(options.dataDir, error);
 }

@@ -5,6 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { openSqliteStore } from "../store/sqlite.ts";
+import { unusableDataDir } from "./data-dir.ts";
+import { EXIT } from "./exit-codes.ts";
 import { UsageError } from "./usage-error.ts";
 
 export const USERS_HELP = `Usage: cancelkit users add NAME [--data-dir DIR]
@@ -29,7 +31,14 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
     throw new UsageError("users add takes exactly one NAME");
   }
   const dataDir = values["data-dir"] ?? "./data";
-  const store = await openSqliteStore(dataDir);
+  let store: Awaited<ReturnType<typeof openSqliteStore>>;
+  try {
+    store = await openSqliteStore(dataDir);
+  } catch (error) {
+    // A --data-dir that is a file, unwritable, or not a database: it read "error (Unknown): EEXIST: … mkdir".
+    process.stderr.write(`cancelkit users: ${unusableDataDir(dataDir, error)}\n`);
+    return EXIT.failed;
+  }
   try {
     const { userId, token } = await store.createUser(signal, name);
     process.stdout.write(`${token}\n`);

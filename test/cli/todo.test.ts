@@ -185,6 +185,14 @@ describe("cancelkit todo", () => {
     const carol = created.stdout.trim();
     assert.match(carol, /^[\w-]{43}$/);
     assert.equal((await run(["users", "add", "carol", "--data-dir", s.dataDir])).code, 9);
+    // A --data-dir that is a file: it read "error (Unknown): EEXIST: … mkdir", exit 1, naming no flag.
+    const tokenFile = join(s.dataDir, "token");
+    const notDir = await run(["users", "add", "dave", "--data-dir", tokenFile]);
+    assert.equal(notDir.code, 1, notDir.stderr);
+    assert.match(
+      notDir.stderr,
+      new RegExp(`^cancelkit users: cannot use ${tokenFile}/cancelkit\\.db \\(--data-dir\\): .+\n$`),
+    );
 
     const mine = await run(["todo", "add", "carol's", "--due", "1h", "--server", s.address], {
       CANCELKIT_TOKEN: carol,
