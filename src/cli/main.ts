@@ -71,6 +71,11 @@ const ENDING_SIGNALS = [
   { signal: "SIGHUP", reason: new ConnectError("cancelled by SIGHUP", Code.Canceled), exit: EXIT.hungUp },
 ] as const;
 
+/** A write failed because nothing reads the stream any more: a closed pipe, or a closed terminal. */
+function readerGone(error: NodeJS.ErrnoException): boolean {
+  return error.code === "EPIPE" || error.code === "EIO";
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
@@ -105,11 +110,11 @@ async function main(argv: string[]): Promise<number> {
   // `cancelkit … | head`: when the reader closes the pipe, cancel the call instead of crashing on EPIPE. A closed
   // terminal fails writes with EIO instead: the SIGHUP cleanup must not crash on its own output.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE" && error.code !== "EIO") throw error;
+    if (!readerGone(error)) throw error;
     interrupt.abort(new ConnectError(OUTPUT_CLOSED, Code.Canceled));
   });
   process.stderr.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE" && error.code !== "EIO") throw error;
+    if (!readerGone(error)) throw error;
   });
   return command(args, interrupt.signal);
 }

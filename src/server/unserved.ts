@@ -27,12 +27,13 @@ export function answerUnknownMethod(
   peer: string,
   log: Logger,
 ): void {
-  const [service = "", method = ""] = path.slice(1, MAX_QUOTED_CHARS + 1).split("/", 2);
+  const named = path.slice(1, MAX_QUOTED_CHARS + 1);
+  const [service = "", method = ""] = named.split("/", 2);
   const message = services.has(service)
     ? `unknown method ${method} for service ${service}`
     : `unknown service ${service}`;
   log.info("call", {
-    method: path.slice(1, MAX_QUOTED_CHARS + 1),
+    method: named,
     peer,
     outcome: STATUS_NAMES[Code.Unimplemented],
     error: message,

@@ -85,14 +85,12 @@ function openReadConnection(path: string, options: SqliteStoreOptions): Database
   // An empty file was just created, by us or by another server starting on the same new data dir: nothing to
   // check, and reading it would only take a lock that the switch to WAL has to get past.
   const existing = statSync(path).size > 0;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   // readBigInts: ids and due seconds are int64; reading them as numbers would round beyond 2^53.
-  const db = new DatabaseSync(path, {
-    timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
-    readBigInts: true,
-  });
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs, readBigInts: true });
   try {
     if (existing) assertOurs(db);
-    switchToWal(db, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    switchToWal(db, busyTimeoutMs);
     migrate(db);
     return db;
   } catch (error) {
