@@ -256,7 +256,9 @@ async function cleanUp(
  */
 export async function demo(s: TodoSession, args: string[]): Promise<number> {
   if (args.length > 0) throw new UsageError("todo demo takes no arguments");
-  const say = (text: string) => process.stdout.write(`${text}\n`);
+  // With --json, stdout carries only the tasks' JSON lines, so that a pipe into `jq` parses; the story goes to stderr.
+  const narration = s.json ? process.stderr : process.stdout;
+  const say = (text: string) => narration.write(`${text}\n`);
   const opts = () => s.call();
   const now = Date.now();
   // Every task the demo adds is deleted at the end, or in `finally` when the demo is interrupted or fails: against

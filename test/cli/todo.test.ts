@@ -228,6 +228,23 @@ describe("cancelkit todo", () => {
     assert.ok(Number(cancelled[0]?.messages) < 3003, JSON.stringify(cancelled[0]));
   });
 
+  test("demo --json: stdout is JSON lines only (the tasks), the story on stderr", {
+    timeout: 30_000,
+  }, async () => {
+    // stdout used to mix the demo's headings ("--- list", "added tasks 1, 2 …") into the JSON lines.
+    const demo = await todo("demo", "--json");
+    assert.equal(demo.code, 0, demo.stderr);
+    const lines = demo.stdout.trimEnd().split("\n");
+    const objects = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(
+      objects.some((o) => o.overdue === true),
+      "the cancelled listing's overdue task is among the JSON lines",
+    );
+    assert.equal(objects.filter((o) => "deleted" in o).length, 3, demo.stdout);
+    assert.match(demo.stderr, /--- list, cancelling the stream at the first overdue task/);
+    assert.match(demo.stderr, /client: cancelled the stream \(RST_STREAM CANCEL\)/);
+  });
+
   test("demo without --server runs its own server and shows what it did with the cancelled listing", {
     timeout: 60_000,
   }, async () => {
