@@ -16,7 +16,7 @@ import {
   type ContextValues,
   createConnectRouter,
 } from "@connectrpc/connect";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import {
   compressionBrotli,
   compressionGzip,
@@ -45,10 +45,25 @@ export interface NodeHandlerOptions extends ConnectRouterOptions {
   log: Logger;
 }
 
+const ACCEPTED_COMPRESSION = [compressionGzip, compressionBrotli];
+const ACCEPTED_ENCODINGS = new Set(["identity", ...ACCEPTED_COMPRESSION.map((c) => c.name)]);
+
+/**
+ * The gRPC spec asks a server that refuses a message's compression (UNIMPLEMENTED) to list the ones it takes in
+ * `grpc-accept-encoding`, so that a client can choose again; Connect says so in the message only.
+ */
+function advertiseEncodings(uRes: UniversalServerResponse, req: NodeRequest): UniversalServerResponse {
+  const encoding = req.headers["grpc-encoding"];
+  if (typeof encoding !== "string" || ACCEPTED_ENCODINGS.has(encoding)) return uRes;
+  const header = new Headers(uRes.header);
+  header.set("grpc-accept-encoding", [...ACCEPTED_ENCODINGS].join(","));
+  return { ...uRes, header };
+}
+
 export function createNodeHandler(
   options: NodeHandlerOptions,
 ): (req: NodeRequest, res: NodeResponse) => void {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const router = createConnectRouter({ acceptCompression: ACCEPTED_COMPRESSION, ...options });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   const services = new Set(router.handlers.map((h) => h.service.typeName));
@@ -103,7 +118,7 @@ export function createNodeHandler(
         // a client still sending the refused body.
         if (!info.intercepted) {
           const method = `${handler.service.typeName}/${handler.method.name}`;
-          uRes = explainUnserved(uRes, req, method, handler.method.methodKind);
+          uRes = advertiseEncodings(explainUnserved(uRes, req, method, handler.method.methodKind), req);
           uRes = await logRefusedCall(options.log, method, info.peer, uRes, started);
         }
         // Before the response is written, so before its trailers are asked for.

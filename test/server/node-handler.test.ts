@@ -153,6 +153,41 @@ describe("a gRPC call to a method or service the server does not serve", () => {
   });
 });
 
+describe("a gRPC message compressed with an encoding the server does not take", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  test("→ UNIMPLEMENTED with grpc-accept-encoding listing the ones it takes, as the gRPC spec asks", async () => {
+    const session = connectHttp2(`http://${s.address}`);
+    session.on("error", () => {});
+    try {
+      const call = rawGrpcCall(session, FIND, { "grpc-encoding": "snappy" });
+      call.send(FIND_AA);
+      call.stream.end();
+      const result = await call.result;
+      assert.equal(result.status, String(Code.Unimplemented), JSON.stringify(result));
+      assert.match(result.message ?? "", /snappy/);
+      assert.deepEqual(String(result.headers["grpc-accept-encoding"]).split(",").sort(), [
+        "br",
+        "gzip",
+        "identity",
+      ]);
+      // A call the server takes is not given the header.
+      const good = rawGrpcCall(session, FIND, { "grpc-encoding": "identity" });
+      good.send(FIND_AA);
+      good.stream.end();
+      const ok = await good.result;
+      assert.equal(ok.status, "0");
+      assert.equal(ok.headers["grpc-accept-encoding"], undefined);
+    } finally {
+      session.close();
+    }
+  });
+});
+
 describe("a request Connect does not take: wrong content type, method or HTTP version", () => {
   let s: TestServer;
   before(async () => {
