@@ -21,6 +21,13 @@ const SAME_SIGNAL_MS = 500;
 /** How often a wrapper started by npm checks that npm's shell, its parent, is still there. */
 const PARENT_CHECK_MS = 250;
 
+/**
+ * Whether a SIGINT/SIGTERM has reached the server or is on its way through this wrapper. Then npm going away is
+ * part of that same stop (a terminal's Ctrl-C or `timeout` signals npm too, and npm exits at once): another
+ * SIGTERM for it would be a second signal, on which the server stops draining and exits 1.
+ */
+let serverSignalled = false;
+
 const major = Number(process.versions.node.split(".")[0]);
 const serving = process.argv[2] === "serve";
 if (major >= 24 && !serving) {
@@ -65,7 +72,7 @@ function stopWhenOrphaned(child) {
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
-    child.kill("SIGTERM");
+    if (!serverSignalled) child.kill("SIGTERM");
   }, PARENT_CHECK_MS);
   timer.unref();
 }
@@ -81,11 +88,14 @@ function forwardSignals(child) {
   child.on("message", (message) => {
     const now = performance.now();
     // The report of a signal this wrapper just forwarded is no signal of the server's own.
-    if (message?.received !== undefined && now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
+    if (message?.received === undefined) return;
+    serverSignalled = true;
+    if (now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
   });
   /** @param {NodeJS.Signals} signal */
   const onSignal = (signal) => {
     const at = performance.now();
+    serverSignalled = true;
     setTimeout(() => {
       if (reportedAt >= at - SAME_SIGNAL_MS) return;
       forwardedAt = performance.now();

@@ -7,10 +7,14 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect as connectHttp2 } from "node:http2";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { HashNameRequestSchema } from "../../src/gen/hash_name/hash_name_pb.ts";
+import { rawGrpcCall } from "../helpers/raw-grpc.ts";
 import { BIN } from "../helpers/spawn.ts";
 import { waitUntil } from "../helpers/wait.ts";
 
@@ -30,8 +34,8 @@ interface Wrapped {
  * Starts the wrapper in a process group of its own (its id is the wrapper's pid), like a shell's job; `viaNpm`:
  * as `npm start` does (npm, then `sh -c`, then the wrapper), and `wrapper` is then npm.
  */
-async function startWrapper(dataDir: string, viaNpm = false): Promise<Wrapped> {
-  const options = ["--port", "0", "--workers", "1", "--data-dir", dataDir];
+async function startWrapper(dataDir: string, viaNpm = false, extra: string[] = []): Promise<Wrapped> {
+  const options = ["--port", "0", "--workers", "1", "--data-dir", dataDir, ...extra];
   const wrapper = viaNpm
     ? spawn("npm", ["start", "-s", "--", ...options], {
         cwd: dirname(dirname(BIN)),
@@ -103,11 +107,15 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** Runs `body` with a started wrapper; afterwards kills whatever is left of its process group. */
-async function withWrapper(body: (w: Wrapped) => Promise<void>, viaNpm = false): Promise<void> {
+async function withWrapper(
+  body: (w: Wrapped) => Promise<void>,
+  viaNpm = false,
+  extra: string[] = [],
+): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-wrapper-"));
   let w: Wrapped | undefined;
   try {
-    w = await startWrapper(dataDir, viaNpm);
+    w = await startWrapper(dataDir, viaNpm, extra);
     await body(w);
   } finally {
     const pgid = w?.wrapper.pid;
@@ -174,4 +182,40 @@ test("SIGTERM to `npm start` alone (a container's CMD, a supervisor): the server
     await within(w.closed, 5000);
     await assertDrainedAndGone(w);
   }, true);
+});
+
+test("SIGINT or SIGTERM to the whole group of `npm start` (Ctrl-C, `timeout`): a running call drains, one shutdown", {
+  timeout: 60_000,
+}, async () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    await withWrapper(
+      async (w) => {
+        // A search with no budget keeps the server draining for its whole grace. npm exits at once on the signal,
+        // and the wrapper used to count losing it as a second SIGTERM: "phase":"forced", exit 1, the call cut.
+        const session = connectHttp2(`http://127.0.0.1:${w.server.port}`);
+        session.on("error", () => {});
+        try {
+          const call = rawGrpcCall(session, "/hash_name.HashFinder/Find");
+          call.send(
+            toBinary(
+              HashNameRequestSchema,
+              create(HashNameRequestSchema, { desiredName: "unfindable-name" }),
+            ),
+          );
+          call.stream.end();
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the call reaches the server and searches
+          process.kill(-(w.wrapper.pid ?? 0), signal);
+          await waitUntil("the server process is gone", () => !running(w.server.pid), 15_000);
+          await within(w.closed, 5000);
+          assert.match(w.output(), /"phase":"draining","activeCalls":1/, w.output());
+          await assertDrainedAndGone(w);
+          assert.notEqual(await within(call.result, 5000), "still waiting", "the call was answered");
+        } finally {
+          session.close();
+        }
+      },
+      true,
+      ["--maximum-hashes", "0", "--grace", "2s"],
+    );
+  }
 });
