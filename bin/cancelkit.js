@@ -21,13 +21,6 @@ const SAME_SIGNAL_MS = 500;
 /** How often a wrapper started by npm checks that npm's shell, its parent, is still there. */
 const PARENT_CHECK_MS = 250;
 
-/**
- * Whether a SIGINT/SIGTERM has reached the server or is on its way through this wrapper. Then npm going away is
- * part of that same stop (a terminal's Ctrl-C or `timeout` signals npm too, and npm exits at once): another
- * SIGTERM for it would be a second signal, on which the server stops draining and exits 1.
- */
-let serverSignalled = false;
-
 const major = Number(process.versions.node.split(".")[0]);
 const serving = process.argv[2] === "serve";
 if (major >= 24 && !serving) {
@@ -43,12 +36,12 @@ if (major >= 24 && !serving) {
     stdio: serving ? ["inherit", "inherit", "inherit", "ipc"] : "inherit",
   });
   if (serving) {
-    forwardSignals(child);
+    const signalled = forwardSignals(child);
     // `npm start` and `npx` run this file under `sh -c`, which does not pass signals on: a SIGTERM to npm alone
     // (a container's `CMD npm start`, a supervisor, `kill <npm's pid>`) ends npm and its shell, and left this
     // wrapper and the server running on the port. Started by npm, losing that parent counts as a SIGTERM. Not
     // otherwise: a server started directly may be meant to outlive its shell (`nohup`, `&`, `disown`).
-    if (process.env.npm_command !== undefined) stopWhenOrphaned(child);
+    if (process.env.npm_command !== undefined) stopWhenOrphaned(child, signalled);
   } else {
     // Ctrl-C, and SIGHUP when the terminal closes, reach the child through the terminal's process group; this
     // wrapper only waits for its exit code.
@@ -64,38 +57,45 @@ if (major >= 24 && !serving) {
 }
 
 /**
- * Sends the server SIGTERM once this wrapper's parent is gone (it has been handed to another process).
+ * Sends the server SIGTERM once this wrapper's parent is gone (it has been handed to another process), unless a
+ * signal has reached the server or is on its way (`signalled`): then npm going away is part of that same stop (a
+ * terminal's Ctrl-C or `timeout` signals npm too, and npm exits at once), and another SIGTERM would be a second
+ * signal, on which the server stops draining and exits 1.
  * @param {import("node:child_process").ChildProcess} child
+ * @param {() => boolean} signalled
  */
-function stopWhenOrphaned(child) {
+function stopWhenOrphaned(child, signalled) {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
-    if (!serverSignalled) child.kill("SIGTERM");
+    if (!signalled()) child.kill("SIGTERM");
   }, PARENT_CHECK_MS);
   timer.unref();
 }
 
 /**
  * Passes on each SIGINT/SIGTERM the wrapper gets, unless the server reported one of its own within
- * SAME_SIGNAL_MS: then both were one signal sent to the whole group.
+ * SAME_SIGNAL_MS: then both were one signal sent to the whole group. Returns whether a signal has reached the
+ * server (it reported one) or is on its way through this wrapper.
  * @param {import("node:child_process").ChildProcess} child
+ * @returns {() => boolean}
  */
 function forwardSignals(child) {
+  let signalled = false;
   let reportedAt = Number.NEGATIVE_INFINITY;
   let forwardedAt = Number.NEGATIVE_INFINITY;
   child.on("message", (message) => {
     const now = performance.now();
-    // The report of a signal this wrapper just forwarded is no signal of the server's own.
     if (message?.received === undefined) return;
-    serverSignalled = true;
+    signalled = true;
+    // The report of a signal this wrapper just forwarded is no signal of the server's own.
     if (now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
   });
   /** @param {NodeJS.Signals} signal */
   const onSignal = (signal) => {
     const at = performance.now();
-    serverSignalled = true;
+    signalled = true;
     setTimeout(() => {
       if (reportedAt >= at - SAME_SIGNAL_MS) return;
       forwardedAt = performance.now();
@@ -104,4 +104,5 @@ function forwardSignals(child) {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  return () => signalled;
 }

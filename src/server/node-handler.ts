@@ -47,6 +47,7 @@ export interface NodeHandlerOptions extends ConnectRouterOptions {
 
 const ACCEPTED_COMPRESSION = [compressionGzip, compressionBrotli];
 const ACCEPTED_ENCODINGS = new Set(["identity", ...ACCEPTED_COMPRESSION.map((c) => c.name)]);
+const ACCEPT_ENCODING_HEADER = [...ACCEPTED_ENCODINGS].join(",");
 
 /**
  * The gRPC spec asks a server that refuses a message's compression (UNIMPLEMENTED) to list the ones it takes in
@@ -56,7 +57,7 @@ function advertiseEncodings(uRes: UniversalServerResponse, req: NodeRequest): Un
   const encoding = req.headers["grpc-encoding"];
   if (typeof encoding !== "string" || ACCEPTED_ENCODINGS.has(encoding)) return uRes;
   const header = new Headers(uRes.header);
-  header.set("grpc-accept-encoding", [...ACCEPTED_ENCODINGS].join(","));
+  header.set("grpc-accept-encoding", ACCEPT_ENCODING_HEADER);
   return { ...uRes, header };
 }
 
