@@ -7,7 +7,7 @@
  * and a deadline too far away for Node's timers is dropped instead of firing at once (deadline.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import {
   Code,
   ConnectError,
@@ -107,10 +107,6 @@ export function createNodeHandler(
     uReq = abortOnReset(req, uReq);
     dropUntimeableDeadline(uReq.header);
     const started = performance.now();
-    // Connect reads a unary or server-streaming request whole before its handler runs, so only a refused request
-    // or a client stream can still be arriving when the answer ends.
-    const requestStreams =
-      handler.method.methodKind === "client_streaming" || handler.method.methodKind === "bidi_streaming";
     handler(uReq)
       .then(async (answer) => {
         let uRes = answer;
@@ -122,8 +118,6 @@ export function createNodeHandler(
           uRes = advertiseEncodings(explainUnserved(uRes, req, method, handler.method.methodKind), req);
           uRes = await logRefusedCall(options.log, method, info.peer, uRes, started);
         }
-        // Before the response is written, so before its trailers are asked for.
-        if (requestStreams || !info.intercepted) stopUnreadRequestAfterAnswer(req, res);
         return universalResponseToNodeResponse(uRes, res);
       })
       .catch((reason: unknown) => {
@@ -137,24 +131,4 @@ export function createNodeHandler(
         });
       });
   };
-}
-
-/**
- * A call answered before its request was complete (a message over 4 MiB refused, an UpdateTasks failed mid-stream)
- * leaves the client sending a body nobody wants: it was read and thrown away until the client was done, and the
- * stream stayed open as long. Once the trailers are out, RST_STREAM NO_ERROR asks the client to stop, as RFC 9113
- * §8.1 allows a server that has sent a complete response.
- */
-function stopUnreadRequestAfterAnswer(req: NodeRequest, res: NodeResponse): void {
-  if (!("stream" in res)) return; // HTTP/1.1
-  const stream = res.stream;
-  // Http2ServerResponse submits the trailers from its own listener, added when it was made. The reset waits one
-  // turn: nghttp2 sends a RST_STREAM ahead of frames still queued, and a reset submitted at once overtook the
-  // trailers (the client saw no status); by the next turn Node's session has written them out.
-  stream.once("wantTrailers", () => {
-    if ((req as Http2ServerRequest).complete) return;
-    setImmediate(() => {
-      if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
-    });
-  });
 }
