@@ -33,6 +33,7 @@ import { defaultServerOptions } from "../src/server/options.ts";
 import { errorOf } from "../test/helpers/call-error.ts";
 import { waitUntil } from "../test/helpers/wait.ts";
 import { buildGoProbe, findGoToolchain, startGoProbe } from "../test/interop/go-probe.ts";
+import { readCpuTimes, stealShare, stealSince } from "./cpu-times.ts";
 import type { BenchRow } from "./rows.ts";
 import { median, percentile } from "./stats.ts";
 
@@ -67,9 +68,7 @@ export async function benchSearch(opts: Options, only?: readonly string[]): Prom
     if (only !== undefined && only.length > 0 && !only.includes(section)) continue;
     const load = startLoadWatch();
     const sectionRows = await run(opts, workers);
-    const others = load.othersShare();
-    const loadNote =
-      others === undefined ? "" : `other processes used ${(others * 100).toFixed(0)} % of the CPUs meanwhile`;
+    const loadNote = loadNoteOf(load.othersShare(), load.hostShare());
     // Once per section, under its last row.
     sectionRows.forEach((row, index) => {
       const last = index === sectionRows.length - 1;
@@ -82,41 +81,38 @@ export async function benchSearch(opts: Options, only?: readonly string[]): Prom
   return rows;
 }
 
+/** "other processes used 2 % of the CPUs meanwhile, and the host kept 1.4 % of their time (steal)". */
+function loadNoteOf(others: number | undefined, host: number | undefined): string {
+  if (others === undefined) return "";
+  const steal = host === undefined ? "" : `, and the host kept ${percent(host)} of their time (steal)`;
+  return `other processes used ${(others * 100).toFixed(0)} % of the CPUs meanwhile${steal}`;
+}
+
+/** 0.0123 → "1.2 %". */
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)} %`;
+}
+
 /**
  * How busy the machine was with other work while a section ran (Linux: /proc/stat minus the CPU time of this
  * process and of the children it has waited for: the kernel section's child, the Go probe and its build), as a
- * share of all CPUs; undefined where /proc/stat is unavailable. A figure measured while others used the CPUs is
- * not this code's speed.
+ * share of all CPUs, and how much of their time the host kept (steal); undefined where /proc/stat is unavailable.
+ * A figure measured while others used the CPUs is not this code's speed.
  */
-function startLoadWatch(): { othersShare(): number | undefined } {
-  const readBusy = (): { busy: number; total: number } | undefined => {
-    try {
-      const fields = readFileSync("/proc/stat", "utf8")
-        .split("\n", 1)[0]
-        ?.trim()
-        .split(/\s+/)
-        .slice(1)
-        .map(Number);
-      if (fields === undefined || fields.length < 8) return undefined;
-      const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
-      const busy = user + nice + system + irq + softirq + steal;
-      return { busy, total: busy + idle + iowait };
-    } catch {
-      return undefined;
-    }
-  };
-  const before = readBusy();
+function startLoadWatch(): { othersShare(): number | undefined; hostShare(): number | undefined } {
+  const before = readCpuTimes();
   const ownBefore = process.cpuUsage();
   const childrenBefore = reapedChildrenTicks();
   return {
     othersShare() {
-      const after = readBusy();
+      const after = readCpuTimes();
       if (before === undefined || after === undefined || after.total <= before.total) return undefined;
       const own = process.cpuUsage(ownBefore);
       // /proc/stat counts in USER_HZ ticks (1/100 s on Linux); cpuUsage in µs.
       const ownTicks = (own.user + own.system) / 10_000 + (reapedChildrenTicks() - childrenBefore);
       return Math.max(0, (after.busy - before.busy - ownTicks) / (after.total - before.total));
     },
+    hostShare: () => stealShare(before, readCpuTimes()),
   };
 }
 
@@ -184,12 +180,14 @@ async function kernelRowsOnDefaultFlags(opts: Options): Promise<BenchRow[]> {
 async function openRatePool(
   workers: number,
   yieldEveryMs?: number,
-): Promise<{ rate(budget: number): Promise<number>; close(): Promise<void> }> {
+): Promise<{ rate(budget: number): Promise<TimedSearch>; close(): Promise<void> }> {
   const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0, yieldEveryMs });
-  const rate = async (budget: number) => {
+  const rate = async (budget: number): Promise<TimedSearch> => {
+    const cpus = readCpuTimes();
     const began = performance.now();
     await drainToBudget(pool.search(AbortSignal.timeout(WAIT_MS * 4), { query: NEVER, budget, client: "m" }));
-    return budget / ((performance.now() - began) / 1000);
+    const rate = budget / ((performance.now() - began) / 1000);
+    return { rate, hostShare: stealShare(cpus, readCpuTimes()) };
   };
   try {
     // Warm-up: compiles the wasm module in every worker and lets the slice sizer tune itself.
@@ -224,7 +222,7 @@ async function pairedRates(
   const pools = [await openRatePool(first.workers, first.yieldEveryMs)];
   try {
     pools.push(await openRatePool(second.workers, second.yieldEveryMs));
-    const rates: [number[], number[]] = [[], []];
+    const rates: [TimedSearch[], TimedSearch[]] = [[], []];
     for (let round = 0; round < rounds; round++) {
       // A B B A …: each pool goes first as often as the other, so that neither gains from its place in the turn.
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
@@ -236,19 +234,33 @@ async function pairedRates(
   }
 }
 
-/** A pool's searches (candidates/s, in the order run) and their median. */
+/** One search of a scaling row: candidates/s, and the share of the CPUs' time the host kept meanwhile (steal). */
+interface TimedSearch {
+  rate: number;
+  hostShare: number | undefined;
+}
+
+/** A pool's searches (in the order run) and the median of their rates. */
 interface PoolRates {
   median: number;
-  searches: number[];
+  searches: TimedSearch[];
 }
 
-function poolRates(searches: number[]): PoolRates {
-  return { median: median(searches), searches };
+function poolRates(searches: TimedSearch[]): PoolRates {
+  return { median: median(searches.map(({ rate }) => rate)), searches };
 }
 
-/** "18.1, 19.0, 11.2, 18.7" (M candidates/s): every search of a pool, for a row's note. */
+/**
+ * "18.1, 19.0, 11.2 (host 4.0 %), 18.7" (M candidates/s): every search of a pool, for a row's note, each with the
+ * host's steal where it kept any of the CPUs' time during that search.
+ */
 function listRates({ searches }: PoolRates): string {
-  return searches.map((rate) => (rate / 1e6).toFixed(1)).join(", ");
+  return searches
+    .map(({ rate, hostShare }) => {
+      const host = hostShare !== undefined && hostShare > 0 ? ` (host ${percent(hostShare)})` : "";
+      return `${(rate / 1e6).toFixed(1)}${host}`;
+    })
+    .join(", ");
 }
 
 /** Reads a never-matching search to its end, which must be the budget. */
@@ -439,6 +451,12 @@ interface CancelTiming {
   noneInKernel: boolean;
   /** When the client cancelled (monotonicMs). */
   cancelAt: number;
+  /**
+   * How far the host's steal counter moved over the whole trial, search start to pool idle (all CPUs, 10 ms
+   * ticks; read before and after, outside the timed span). Steal grows in 10 ms steps, so a trial the host held
+   * up for 2 ms moves it only about one time in five: a count over many trials, not a verdict on one.
+   */
+  hostStealTicks?: number;
 }
 
 /** One cancelled trial's spans from `cancelAt`, once its search has ended and the pool is idle. */
@@ -657,7 +675,8 @@ async function cancelTrials(
       for (let index = 0; index < calls; index++) {
         if (index === warmUps) lateBefore = lateSoFar();
         for (const { side, client, observed, timings, warmUp } of sides) {
-          const timing = await client.trial(observed, index);
+          const cpus = readCpuTimes();
+          const timing = { ...(await client.trial(observed, index)), hostStealTicks: stealSince(cpus) };
           (index >= warmUps ? timings : warmUp).push(timing);
           dumpTrial(side, index, timing);
         }
@@ -688,6 +707,17 @@ async function cancelTrials(
       },
     };
   });
+}
+
+/**
+ * "; the host's steal counter moved during 2 of the 3 trials over 2 ms and 11 of all 200": whether the slow trials
+ * are the ones the hypervisor held up (empty where steal cannot be read).
+ */
+function stealNote(timings: CancelTiming[]): string {
+  const stolen = (side: CancelTiming[]) => side.filter((t) => (t.hostStealTicks ?? 0) > 0).length;
+  if (timings.some((t) => t.hostStealTicks === undefined)) return "";
+  const slow = timings.filter((t) => t.toStopped > 2);
+  return `; the host's steal counter moved during ${stolen(slow)} of the ${slow.length} trials over 2 ms and ${stolen(timings)} of all ${timings.length}`;
 }
 
 /** The rows of one client's cancel figure: default server vs the plain one, trials interleaved. */
@@ -770,7 +800,7 @@ function cancelFigureRows(
         `trials over 2 ms: ${overTwoMs(timings)}, ${slowParts(timings)} ` +
         `(without the stop wait ${overTwoMs(noStopWait)}, plain ${overTwoMs(plain)}); ` +
         `workers late by ${MOVE_AFTER_MS} ms moved onto the event loop's CPU: ${comparison.late.moved}, ` +
-        `left because running (their vCPU not being run): ${comparison.late.leftRunning}`,
+        `left because running (their vCPU not being run): ${comparison.late.leftRunning}${stealNote(timings)}`,
     },
     row("max", (values) => Math.max(...values)),
     {
