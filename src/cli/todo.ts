@@ -82,9 +82,11 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
  * Throws UNAUTHENTICATED (exit 8) saying where it looked when there is none.
  */
 export async function resolveToken(flag: string | undefined, dataDir: string): Promise<string> {
-  if (flag !== undefined && flag !== "") return headerSafe(flag, "--token");
+  // An empty one is refused, not skipped: `--token "$BOB"` with $BOB unset fell through to the next source, the
+  // data dir's token, and listed, changed or deleted user local's tasks instead of failing.
+  if (flag !== undefined) return headerSafe(nonEmpty(flag, "--token"), "--token");
   const fromEnv = process.env.CANCELKIT_TOKEN;
-  if (fromEnv !== undefined && fromEnv !== "") return headerSafe(fromEnv, "CANCELKIT_TOKEN");
+  if (fromEnv !== undefined) return headerSafe(nonEmpty(fromEnv, "CANCELKIT_TOKEN"), "CANCELKIT_TOKEN");
   const path = tokenPath(dataDir);
   const noToken = (why: string) =>
     unauthenticated(
@@ -103,6 +105,15 @@ export async function resolveToken(flag: string | undefined, dataDir: string): P
   // Sent as it was, an empty file was "missing credentials" from the server, which sent the user to the wrong place.
   if (token === "") throw noToken("is empty");
   return headerSafe(token, path);
+}
+
+function nonEmpty(token: string, source: string): string {
+  if (token === "") {
+    throw new UsageError(
+      `${source} is empty: give a token, or leave it out (unset CANCELKIT_TOKEN) to use the data dir's token file`,
+    );
+  }
+  return token;
 }
 
 /**

@@ -21,7 +21,7 @@ describe("flag ranges", () => {
   after(() => s.close());
 
   async function run(args: string[]) {
-    const cli = spawnCli(args, { CANCELKIT_TOKEN: "" });
+    const cli = spawnCli(args, { CANCELKIT_TOKEN: undefined });
     // A `serve` that should have been refused may be serving instead: do not wait for it forever.
     const listening = new Promise<string>((resolve) => {
       cli.child.stderr?.on("data", (chunk: Buffer) => {

@@ -22,7 +22,8 @@ describe("cancelkit todo", () => {
   });
   after(() => s.close());
 
-  const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { CANCELKIT_TOKEN: "", ...env });
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    runCli(args, { CANCELKIT_TOKEN: undefined, ...env });
   const todo = (...args: string[]) => run(["todo", ...args, "--server", s.address, "--data-dir", s.dataDir]);
 
   test("add, list (--json, --fields), update several ids in one stream, delete; due nanos exact", async () => {
@@ -179,6 +180,19 @@ describe("cancelkit todo", () => {
       );
     }
 
+    // An empty one is a mistake (`--token "$BOB"` with $BOB unset), refused naming it: it used to fall through to
+    // the data dir's token and act as user local. Exit 2 before any call is made.
+    for (const [args, env, from] of [
+      [["--token", ""], {}, "--token"],
+      [[], { CANCELKIT_TOKEN: "" }, "CANCELKIT_TOKEN"],
+      [["--token", ""], { CANCELKIT_TOKEN: s.localToken }, "--token"],
+    ] as const) {
+      const r = await run(["todo", "list", "--server", s.address, "--data-dir", s.dataDir, ...args], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, new RegExp(`^cancelkit: ${from} is empty: give a token, or leave it out`));
+    }
+
     // users add opens the database while the server runs (WAL) and prints only the token on stdout.
     const created = await run(["users", "add", "carol", "--data-dir", s.dataDir]);
     assert.equal(created.code, 0, created.stderr);
@@ -311,7 +325,7 @@ describe("cancelkit todo", () => {
   /** `todo demo` against the test server, with the local token file (no CANCELKIT_TOKEN from outside). */
   function spawnDemo(): Spawned {
     return spawnCli(["todo", "demo", "--server", s.address, "--data-dir", s.dataDir], {
-      CANCELKIT_TOKEN: "",
+      CANCELKIT_TOKEN: undefined,
     });
   }
 
@@ -360,7 +374,7 @@ describe("cancelkit todo", () => {
     };
     const cli = spawnCli(
       ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", proxy.address, "--data-dir", s.dataDir],
-      { CANCELKIT_TOKEN: "" },
+      { CANCELKIT_TOKEN: undefined },
     );
     try {
       await beforeExit(cli, bCommitted.promise, "B's delete committed");
@@ -399,7 +413,7 @@ describe("cancelkit todo", () => {
     };
     const cli = spawnCli(
       ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", s.address, "--data-dir", s.dataDir],
-      { CANCELKIT_TOKEN: "" },
+      { CANCELKIT_TOKEN: undefined },
     );
     try {
       await beforeExit(cli, bStarted.promise, "B's delete started");
@@ -430,7 +444,7 @@ describe("cancelkit todo", () => {
     const ended = s.nextCallLog("todo.v2.TodoService/DeleteTasks");
     const cli = spawnCli(
       ["todo", "delete", `${a}`, `${b}`, `${c}`, "--server", proxy.address, "--data-dir", s.dataDir],
-      { CANCELKIT_TOKEN: "" },
+      { CANCELKIT_TOKEN: undefined },
     );
     try {
       // A's answer is printed; B is sent right after it.
@@ -490,7 +504,7 @@ describe("cancelkit todo", () => {
         "--data-dir",
         s.dataDir,
       ],
-      { CANCELKIT_TOKEN: "" },
+      { CANCELKIT_TOKEN: undefined },
     );
     try {
       assert.equal(await cli.exited, 4, cli.stderr());

@@ -39,7 +39,10 @@ export async function runCli(
 /** Runs a Node script of the project as a child process on the project's Node. */
 export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(process.execPath, [script, ...args], {
-    env: { ...process.env, ...env },
+    // A variable given as undefined is removed from the child's environment (spawn would pass "undefined").
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, ...env }).filter(([, value]) => value !== undefined),
+    ),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
