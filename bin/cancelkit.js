@@ -8,6 +8,7 @@
 // slower than 2 ms fell by a third to two fifths, for about a seventh of AddTask's throughput (Maglev still
 // optimizes the JavaScript; the search kernel is WebAssembly, unaffected). README, Performance.
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const SERVER_V8_FLAGS = ["--max-semi-space-size=8", "--no-turbofan"];
@@ -30,26 +31,29 @@ if (major >= 24 && !serving) {
     major >= 24 ? process.execPath : fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
   const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
   const flags = serving ? SERVER_V8_FLAGS : [];
-  // `serve` gets an IPC channel: the server reports each SIGINT/SIGTERM it received itself, and shuts down when
-  // the channel closes because the wrapper died, instead of keeping the port as an orphan (src/cli/wrapper-link.ts).
-  const child = spawn(node, [...flags, main, ...process.argv.slice(2)], {
-    stdio: serving ? ["inherit", "inherit", "inherit", "ipc"] : "inherit",
+  // Every command gets an IPC channel: the child reports each SIGINT/SIGTERM it received itself, and stops when
+  // the channel closes because the wrapper died, instead of running on as an orphan: a server keeping its port, a
+  // client its unbounded search (src/cli/wrapper-link.ts). The handlers come first: a signal between the spawn
+  // and them would end this wrapper by default and leave the child running.
+  const forwarding = forwardSignals();
+  /** @type {import("node:child_process").ChildProcess | undefined} */
+  let child;
+  // A client treats a repeated SIGHUP like the first, so a terminal's hang-up may reach it twice.
+  if (!serving) process.on("SIGHUP", () => child?.kill("SIGHUP"));
+  child = spawn(node, [...flags, main, ...process.argv.slice(2)], {
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
   });
-  if (serving) {
-    const signalled = forwardSignals(child);
-    // `npm start` and `npx` run this file under `sh -c`, which does not pass signals on: a SIGTERM to npm alone
-    // (a container's `CMD npm start`, a supervisor, `kill <npm's pid>`) ends npm and its shell, and left this
-    // wrapper and the server running on the port. Started by npm, losing that parent counts as a SIGTERM. Not
-    // otherwise: a server started directly may be meant to outlive its shell (`nohup`, `&`, `disown`).
-    if (process.env.npm_command !== undefined) stopWhenOrphaned(child, signalled);
-  } else {
-    // Ctrl-C, and SIGHUP when the terminal closes, reach the child through the terminal's process group; this
-    // wrapper only waits for its exit code.
-    process.on("SIGINT", () => {});
-    process.on("SIGHUP", () => {});
-    process.on("SIGTERM", () => child.kill("SIGTERM"));
-  }
-  child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" ? 130 : 1)));
+  forwarding.attach(child);
+  // `npm start` and `npx` run this file under `sh -c`, which does not pass signals on: a SIGTERM to npm alone
+  // (a container's `CMD npm start`, a supervisor, `kill <npm's pid>`) ends npm and its shell, and left this
+  // wrapper and the server running on the port. Started by npm, losing that parent counts as a SIGTERM. Not
+  // otherwise: a server started directly may be meant to outlive its shell (`nohup`, `&`, `disown`).
+  if (serving && process.env.npm_command !== undefined) stopWhenOrphaned(child, forwarding.signalled);
+  // A child ended by a signal (one that came before it set its handlers) exits as the shell reports it, 128 + the
+  // signal's number: SIGTERM early in a client's start was exit 1, "serve could not start".
+  child.on("exit", (code, signal) =>
+    process.exit(code ?? (signal === null ? 1 : 128 + constants.signals[signal])),
+  );
   child.on("error", (error) => {
     process.stderr.write(`cancelkit: cannot start Node 24 at ${node}: ${error.message} (run npm ci)\n`);
     process.exit(1);
@@ -75,23 +79,17 @@ function stopWhenOrphaned(child, signalled) {
 }
 
 /**
- * Passes on each SIGINT/SIGTERM the wrapper gets, unless the server reported one of its own within
- * SAME_SIGNAL_MS: then both were one signal sent to the whole group. Returns whether a signal has reached the
- * server (it reported one) or is on its way through this wrapper.
- * @param {import("node:child_process").ChildProcess} child
- * @returns {() => boolean}
+ * Passes on each SIGINT/SIGTERM the wrapper gets, unless the child reported one of its own within
+ * SAME_SIGNAL_MS: then both were one signal sent to the whole group. Set up before the child is spawned, and
+ * given it by `attach`; `signalled` says whether a signal has reached the child (it reported one) or is on its
+ * way through this wrapper.
  */
-function forwardSignals(child) {
+function forwardSignals() {
+  /** @type {import("node:child_process").ChildProcess | undefined} */
+  let child;
   let signalled = false;
   let reportedAt = Number.NEGATIVE_INFINITY;
   let forwardedAt = Number.NEGATIVE_INFINITY;
-  child.on("message", (message) => {
-    const now = performance.now();
-    if (message?.received === undefined) return;
-    signalled = true;
-    // The report of a signal this wrapper just forwarded is no signal of the server's own.
-    if (now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
-  });
   /** @param {NodeJS.Signals} signal */
   const onSignal = (signal) => {
     const at = performance.now();
@@ -99,10 +97,23 @@ function forwardSignals(child) {
     setTimeout(() => {
       if (reportedAt >= at - SAME_SIGNAL_MS) return;
       forwardedAt = performance.now();
-      child.kill(signal);
+      child?.kill(signal);
     }, SAME_SIGNAL_MS);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  return () => signalled;
+  return {
+    /** @param {import("node:child_process").ChildProcess} spawned */
+    attach(spawned) {
+      child = spawned;
+      child.on("message", (message) => {
+        const now = performance.now();
+        if (message?.received === undefined) return;
+        signalled = true;
+        // The report of a signal this wrapper just forwarded is no signal of the child's own.
+        if (now - forwardedAt >= SAME_SIGNAL_MS) reportedAt = now;
+      });
+    },
+    signalled: () => signalled,
+  };
 }

@@ -12,6 +12,7 @@ import { TODO_HELP, todo } from "./todo.ts";
 import { DEFAULT_SERVER } from "./transport.ts";
 import { UsageError } from "./usage-error.ts";
 import { USERS_HELP, users } from "./users.ts";
+import { linkToWrapper } from "./wrapper-link.ts";
 
 const HELP = `Usage: cancelkit <command> [options]
 
@@ -95,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
   if (!command) throw new UsageError(`unknown command "${name}" (try: cancelkit --help)`);
   if (name === "serve") return command(args, new AbortController().signal);
 
+  // Under bin/cancelkit.js on an older system Node: report signals to the wrapper, and stop if it dies.
+  linkToWrapper();
   // Not `once`: that removes the listener before calling it, and with no listener left Node restores SIGINT's
   // default action until the abort arms a listener for a second Ctrl-C (laterInterrupt); a second Ctrl-C in that
   // moment killed the process, or, already read with the first, was dropped. Removed after the abort, this

@@ -36,9 +36,19 @@ export async function runCli(
   }
 }
 
-/** Runs a Node script of the project as a child process on the project's Node. */
-export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, [script, ...args], {
+/**
+ * Runs a Node script of the project as a child process, on the project's Node unless `node` says which.
+ * `detached`: in a process group of its own, like a shell's job (its id is the child's pid), which kill() ends
+ * whole, so that nothing the script started outlives the test.
+ */
+export function spawnScript(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  { node = process.execPath, detached = false }: { node?: string; detached?: boolean } = {},
+): Spawned {
+  const child = spawn(node, [script, ...args], {
+    detached,
     // A variable given as undefined is removed from the child's environment (spawn would pass "undefined").
     env: Object.fromEntries(
       Object.entries({ ...process.env, ...env }).filter(([, value]) => value !== undefined),
@@ -84,7 +94,13 @@ export function spawnScript(script: string, args: string[], env: NodeJS.ProcessE
       });
     },
     kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (detached && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // The group is gone already.
+        }
+      } else if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     },
   };
 }
