@@ -10,6 +10,7 @@ import { formatDuration } from "../duration.ts";
 import { unauthenticated } from "../errors.ts";
 import { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { tokenPath } from "../store/bootstrap.ts";
+import { dataDirFlag } from "./data-dir.ts";
 import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { parseDue } from "./due-date.ts";
 import { deleteIds } from "./todo-delete.ts";
@@ -156,7 +157,12 @@ async function add(s: TodoSession, args: string[], values: Values): Promise<numb
 
 async function list(s: TodoSession, args: string[], values: Values): Promise<number> {
   if (args.length > 0) throw new UsageError("todo list takes no arguments");
-  const fields = values.fields?.split(",").map((f) => f.trim());
+  // Empty entries are no field: `--fields ""` is the empty mask (every field), as over the RPC, not the path "".
+  const named = values.fields
+    ?.split(",")
+    .map((f) => f.trim())
+    .filter((f) => f !== "");
+  const fields = named?.length === 0 ? undefined : named;
   const outcome = await listTasks(s, { fields, cancelOnOverdue: values["cancel-on-overdue"] === true });
   if (outcome.stoppedAt !== undefined) {
     process.stderr.write(
@@ -218,7 +224,7 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
   const demoServer = command === "demo" && values.server === undefined ? await startDemoServer() : undefined;
   try {
     const server = demoServer?.address ?? values.server ?? DEFAULT_SERVER;
-    const token = demoServer?.token ?? (await resolveToken(values.token, values["data-dir"] ?? "./data"));
+    const token = demoServer?.token ?? (await resolveToken(values.token, dataDirFlag(values["data-dir"])));
     return await run(command, positionals, values, { server, token, timeoutMs, signal, demoServer });
   } finally {
     await demoServer?.close();

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { openSqliteStore } from "../store/sqlite.ts";
-import { unusableDataDir } from "./data-dir.ts";
+import { dataDirFlag, unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
 import { UsageError } from "./usage-error.ts";
 
@@ -30,7 +30,7 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
   if (name === undefined || name.trim() === "" || extra.length > 0) {
     throw new UsageError("users add takes exactly one NAME");
   }
-  const dataDir = values["data-dir"] ?? "./data";
+  const dataDir = dataDirFlag(values["data-dir"]);
   let store: Awaited<ReturnType<typeof openSqliteStore>>;
   try {
     store = await openSqliteStore(dataDir);

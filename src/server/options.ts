@@ -126,7 +126,11 @@ export function resolveServerOptions(flags: ServerOptionFlags): ServerOptions {
     options.maxPerClient = integer(flags.maxPerClient, FLAG_NAMES.maxPerClient, 0);
   }
   if (flags.grace !== undefined) options.graceMs = parseDuration(flags.grace, FLAG_NAMES.grace, GRACE_RANGE);
-  if (flags.dataDir !== undefined) options.dataDir = flags.dataDir;
+  if (flags.dataDir !== undefined) {
+    // An empty one failed as "cannot use cancelkit.db (--data-dir): ENOENT … mkdir ''", exit 1.
+    if (flags.dataDir.trim() === "") throw new RangeError(`${FLAG_NAMES.dataDir}: must not be empty`);
+    options.dataDir = flags.dataDir;
+  }
   return options;
 }
 

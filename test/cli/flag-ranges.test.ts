@@ -141,6 +141,19 @@ describe("flag ranges", () => {
     }
   });
 
+  test("an empty --data-dir is exit 2 naming the flag for every command that takes one", async () => {
+    // serve and users add failed with exit 1, "cannot use cancelkit.db (--data-dir): ENOENT … mkdir ''".
+    for (const command of [
+      ["serve", "--port", "0"],
+      ["users", "add", "x"],
+      ["todo", "list"],
+    ]) {
+      const r = await run([...command, "--data-dir", ""]);
+      assert.equal(r.code, 2, `${command[0]}: ${r.stderr}`);
+      assert.equal(r.stderr, "cancelkit: --data-dir: must not be empty\n", command[0]);
+    }
+  });
+
   test("--server=HOST:PORT: the unreachable message names that address", async () => {
     const r = await run(["find", "aa", "--server=127.0.0.1:1"]);
     assert.equal(r.code, 6, r.stderr);

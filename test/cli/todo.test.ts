@@ -53,6 +53,18 @@ describe("cancelkit todo", () => {
       description: "buy milk",
       overdue: false,
     });
+    // Empty entries name no field (they were sent as the path "", and refused): "" is every field.
+    const spaced = await todo("list", "--json", "--fields", "id,, description,");
+    assert.equal(spaced.stdout, masked.stdout, spaced.stderr);
+    const everything = await todo("list", "--json", "--fields", "");
+    assert.equal(everything.code, 0, everything.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(everything.stdout.split("\n")[0] ?? "")).sort(), [
+      "description",
+      "done",
+      "dueDate",
+      "id",
+      "overdue",
+    ]);
 
     const updated = await todo("update", id, other, "--done", "--description", "both done");
     assert.equal(updated.code, 0, updated.stderr);

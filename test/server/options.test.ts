@@ -39,6 +39,15 @@ describe("server options", () => {
     assert.equal(resolveServerOptions({ host: "::1" }).host, "::1");
   });
 
+  test("an empty --data-dir is refused naming the flag, not tried as a directory", () => {
+    for (const bad of ["", " "]) {
+      assert.throws(
+        () => resolveServerOptions({ dataDir: bad }),
+        new RangeError("--data-dir: must not be empty"),
+      );
+    }
+  });
+
   test("--stop-wait-ms takes a number of ms, 0 to never wait, and defaults to the pool's", () => {
     assert.equal(defaultServerOptions().stopWaitMs, DEFAULT_STOP_WAIT_MS);
     assert.equal(resolveServerOptions({ stopWaitMs: "0.5" }).stopWaitMs, 0.5);
