@@ -9,10 +9,14 @@ import { dataDirFlag, unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
 import { UsageError } from "./usage-error.ts";
 
+/** Longest user name `users add` takes, in characters. */
+export const MAX_USER_NAME_LENGTH = 64;
+
 export const USERS_HELP = `Usage: cancelkit users add NAME [--data-dir DIR]
 
-Creates user NAME in DIR's database (default ./data) and prints its bearer token on stdout. The token is shown
-only this once (the database keeps its SHA-256). Use it with --token, or export CANCELKIT_TOKEN=...
+Creates user NAME (up to 64 characters, no control characters) in DIR's database (default ./data) and prints
+its bearer token on stdout. The token is shown only this once (the database keeps its SHA-256). Use it with
+--token, or export CANCELKIT_TOKEN=...
 `;
 
 export async function users(args: string[], signal: AbortSignal): Promise<number> {
@@ -29,6 +33,12 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
   if (action !== "add") throw new UsageError('users: the only action is "add" (cancelkit users add NAME)');
   if (name === undefined || name.trim() === "" || extra.length > 0) {
     throw new UsageError("users add takes exactly one NAME");
+  }
+  // A name is shown in logs and messages: a newline in one, or 5,000 characters, was taken as it came.
+  if ([...name].length > MAX_USER_NAME_LENGTH || /\p{Cc}/u.test(name)) {
+    throw new UsageError(
+      `users add: NAME must be at most ${MAX_USER_NAME_LENGTH} characters, with no control characters (newlines, tabs)`,
+    );
   }
   const dataDir = dataDirFlag(values["data-dir"]);
   let store: Awaited<ReturnType<typeof openSqliteStore>>;

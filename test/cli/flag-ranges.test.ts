@@ -141,6 +141,17 @@ describe("flag ranges", () => {
     }
   });
 
+  test("users add: a name with a control character or over 64 characters is exit 2, and no user is made", async () => {
+    for (const bad of ["ev\nil", "tab\there", "x".repeat(65)]) {
+      const r = await run(["users", "add", bad, "--data-dir", s.dataDir]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, "", "no token printed");
+      assert.match(r.stderr, /^cancelkit: users add: NAME must be at most 64 characters, with no control/);
+    }
+    const longest = await run(["users", "add", "y".repeat(64), "--data-dir", s.dataDir]);
+    assert.equal(longest.code, 0, longest.stderr);
+  });
+
   test("an empty --data-dir is exit 2 naming the flag for every command that takes one", async () => {
     // serve and users add failed with exit 1, "cannot use cancelkit.db (--data-dir): ENOENT … mkdir ''".
     for (const command of [
