@@ -71,8 +71,9 @@ export function describeFailure(
     case Code.Unavailable:
       return {
         code: EXIT.unreachable,
+        // A server that is shutting down answered: it was reached, and it ended the call (the README's words).
         message: /shutting down/.test(e.rawMessage)
-          ? `server unavailable: ${e.rawMessage}`
+          ? `server at ${server} ended the call: ${e.rawMessage}`
           : `server unreachable at ${server}: ${e.rawMessage}`,
       };
     default:

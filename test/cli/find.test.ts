@@ -207,7 +207,7 @@ describe("cancelkit find, when what answers is no gRPC server", () => {
 
 describe("cancelkit find, when the server shuts down", () => {
   // A server that is stopping answered: "unreachable" would send the user looking for a network problem.
-  test("a call ended by the server's shutdown: exit 6, 'server unavailable', not 'unreachable'", async (t) => {
+  test("a call ended by the server's shutdown: exit 6, 'ended the call' naming the server, not 'unreachable'", async (t) => {
     const s = await startTestServer({ maximumHashes: 0 });
     t.after(() => s.close());
     const cli = spawnCli(["find", NEVER, "--server", s.address]);
@@ -215,6 +215,6 @@ describe("cancelkit find, when the server shuts down", () => {
     await waitUntil("the search runs", () => s.server.pool.stats().busyWorkers > 0);
     await s.server.shutdown(0);
     assert.equal(await cli.exited, 6, cli.stderr());
-    assert.equal(cli.stderr().trim(), "server unavailable: server shutting down");
+    assert.equal(cli.stderr().trim(), `server at ${s.address} ended the call: server shutting down`);
   });
 });
