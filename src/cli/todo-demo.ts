@@ -310,7 +310,7 @@ export async function demo(s: TodoSession, args: string[]): Promise<number> {
     const ids = sortedIds(filler.ids);
     say(`added tasks ${ids[0]}…${ids.at(-1)}`);
 
-    say(`--- list, cancelling the stream at the first overdue task (${ids.length + 3} tasks in all)`);
+    say(`--- list, cancelling the stream at the first overdue task (the demo added ${ids.length + 3} tasks)`);
     const serverSaw = s.demoServer?.nextCall("todo.v2.TodoService/ListTasks");
     const outcome = await listTasks(s, { cancelOnOverdue: true });
     if (outcome.stoppedAt === undefined) {
