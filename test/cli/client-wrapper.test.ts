@@ -5,7 +5,7 @@
  * where no older Node is installed: then the command runs in one process and these cases do not arise.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -63,32 +63,32 @@ describe("cancelkit find through the wrapper on an older Node", { skip }, () => 
     await s.server.pool.whenIdle();
   }
 
+  /** Signals a running search by `send`, and checks a clean cancel: 'cancelled', `exit`, the server told. */
+  async function cancelsCleanly(send: (wrapper: ChildProcess) => void, exit: number): Promise<void> {
+    const cli = await searching();
+    try {
+      const logged = cancelledByClient();
+      send(cli.child);
+      assert.equal(await cli.exited, exit, cli.stderr());
+      assert.equal(cli.stderr().trim(), "cancelled");
+      await logged;
+    } finally {
+      cli.kill();
+    }
+  }
+
   // Ignored until now: the wrapper waited for the terminal's group signal that a supervisor does not send.
   for (const [signal, exit] of [
     ["SIGINT", 130],
     ["SIGTERM", 143],
     ["SIGHUP", 129],
   ] as const) {
-    test(`${signal} to the wrapper alone cancels the call: 'cancelled', exit ${exit}`, async (t) => {
-      const cli = await searching();
-      t.after(() => cli.kill());
-      const logged = cancelledByClient();
-      cli.child.kill(signal);
-      assert.equal(await cli.exited, exit, cli.stderr());
-      assert.equal(cli.stderr().trim(), "cancelled");
-      await logged;
-    });
+    test(`${signal} to the wrapper alone cancels the call: 'cancelled', exit ${exit}`, () =>
+      cancelsCleanly((wrapper) => wrapper.kill(signal), exit));
   }
 
-  test("SIGINT to the whole group (Ctrl-C) is one cancel, not a second Ctrl-C that skips the cleanup", async (t) => {
-    const cli = await searching();
-    t.after(() => cli.kill());
-    const logged = cancelledByClient();
-    process.kill(-(cli.child.pid ?? 0), "SIGINT");
-    assert.equal(await cli.exited, 130, cli.stderr());
-    assert.equal(cli.stderr().trim(), "cancelled");
-    await logged;
-  });
+  test("SIGINT to the whole group (Ctrl-C) is one cancel, not a second Ctrl-C that skips the cleanup", () =>
+    cancelsCleanly((wrapper) => process.kill(-(wrapper.pid ?? 0), "SIGINT"), 130));
 
   test("SIGKILL of the wrapper: its child cancels the call instead of searching on as an orphan", async (t) => {
     const cli = await searching();
