@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { formatDuration } from "../duration.ts";
 import { HashFinder, type HashNameResponse } from "../gen/hash_name/hash_name_pb.ts";
 import { MAX_DESIRED_NAME_LENGTH } from "../services/validate.ts";
+import { withNegativeValues } from "./negative-values.ts";
 import { startProgress } from "./progress.ts";
 import { stdoutRoom } from "./stdout-room.ts";
 import { DEFAULT_SERVER, parseTimeout, TIMEOUT_RANGE, transportFor } from "./transport.ts";
@@ -54,18 +55,20 @@ function describe(res: HashNameResponse, json: boolean): string {
   return `secret ${secret}  hashed_name ${res.hashedName}  distance ${res.hammingDistance}  candidate #${res.candidatesSearched}`;
 }
 
+const FIND_OPTIONS = {
+  ideal: { type: "string" },
+  "show-inferior": { type: "string" },
+  server: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 export async function find(args: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
-    args,
+    args: withNegativeValues(args, FIND_OPTIONS),
     allowPositionals: true,
-    options: {
-      ideal: { type: "string" },
-      "show-inferior": { type: "string" },
-      server: { type: "string" },
-      timeout: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: FIND_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(FIND_HELP);

@@ -13,6 +13,7 @@ import { tokenPath } from "../store/bootstrap.ts";
 import { dataDirFlag } from "./data-dir.ts";
 import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { parseDue } from "./due-date.ts";
+import { withNegativeValues } from "./negative-values.ts";
 import { deleteIds } from "./todo-delete.ts";
 import { demo } from "./todo-demo.ts";
 import { listTasks } from "./todo-list.ts";
@@ -209,7 +210,11 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
   const allowed = COMMAND_OPTIONS[command];
   if (allowed === undefined)
     throw new UsageError(`unknown todo command "${command}" (try: cancelkit todo --help)`);
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: OPTIONS });
+  const { values, positionals } = parseArgs({
+    args: withNegativeValues(rest, OPTIONS),
+    allowPositionals: true,
+    options: OPTIONS,
+  });
   if (values.help) {
     process.stdout.write(TODO_HELP);
     return 0;

@@ -141,6 +141,26 @@ describe("flag ranges", () => {
     }
   });
 
+  test("a negative number after a flag reaches the flag's own check (parseArgs called it ambiguous)", async () => {
+    for (const [args, message] of [
+      [["find", "doct", "--ideal", "-1"], '--ideal: "-1" must be a whole number from 0 to 28'],
+      [
+        ["find", "doct", "--show-inferior", "-2"],
+        '--show-inferior: "-2" must be a whole number from 0 to 28',
+      ],
+      [["find", "doct", "--timeout", "-1s"], '--timeout: "-1s" is not a duration'],
+      [["serve", "--port", "-1"], '--port: "-1" must be a whole number from 0 to 65535'],
+      [["todo", "add", "x", "--due", "-1h", "--token", "t"], '--due: "-1h" is neither a duration'],
+    ] as const) {
+      const r = await run([...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.ok(r.stderr.startsWith(`cancelkit: ${message}`), r.stderr);
+    }
+    // After "--" every word is a positional, as parseArgs has it: no joining there.
+    const afterDashes = await run(["find", "--", "-doct", "--ideal", "-1"]);
+    assert.equal(afterDashes.stderr, "cancelkit: find takes exactly one NAME\n");
+  });
+
   test("users add: a name with a control character or over 64 characters is exit 2, and no user is made", async () => {
     for (const bad of ["ev\nil", "tab\there", "x".repeat(65)]) {
       const r = await run(["users", "add", bad, "--data-dir", s.dataDir]);
