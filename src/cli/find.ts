@@ -1,10 +1,9 @@
 /** `cancelkit find`: Find, or FindRange with --show-inferior, printed for people or as JSON lines. */
-import { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { formatDuration } from "../duration.ts";
 import { HashFinder, type HashNameResponse } from "../gen/hash_name/hash_name_pb.ts";
 import { MAX_DESIRED_NAME_LENGTH } from "../services/validate.ts";
-import { withNegativeValues } from "./negative-values.ts";
+import { parseCommandLine } from "./command-line.ts";
 import { startProgress } from "./progress.ts";
 import { stdoutRoom } from "./stdout-room.ts";
 import { DEFAULT_SERVER, parseTimeout, TIMEOUT_RANGE, transportFor } from "./transport.ts";
@@ -55,20 +54,18 @@ function describe(res: HashNameResponse, json: boolean): string {
   return `secret ${secret}  hashed_name ${res.hashedName}  distance ${res.hammingDistance}  candidate #${res.candidatesSearched}`;
 }
 
-const FIND_OPTIONS = {
-  ideal: { type: "string" },
-  "show-inferior": { type: "string" },
-  server: { type: "string" },
-  timeout: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 export async function find(args: string[], signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: withNegativeValues(args, FIND_OPTIONS),
+  const { values, positionals } = parseCommandLine({
+    args,
     allowPositionals: true,
-    options: FIND_OPTIONS,
+    options: {
+      ideal: { type: "string" },
+      "show-inferior": { type: "string" },
+      server: { type: "string" },
+      timeout: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     process.stdout.write(FIND_HELP);

@@ -1,34 +1,31 @@
 /** `cancelkit serve`: parse options, start the server, shut down gracefully on SIGTERM/SIGINT. */
-import { parseArgs } from "node:util";
 import { startServer } from "../server/create-server.ts";
 import { createLogger } from "../server/log.ts";
 import { resolveServerOptions, type ServerOptions, serverHelp } from "../server/options.ts";
 import { shutdownOnSignals } from "../server/shutdown.ts";
+import { parseCommandLine } from "./command-line.ts";
 import { unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
-import { withNegativeValues } from "./negative-values.ts";
 import { parseFlags } from "./usage-error.ts";
 import { linkToWrapper } from "./wrapper-link.ts";
 
-const SERVE_OPTIONS = {
-  host: { type: "string" },
-  port: { type: "string" },
-  workers: { type: "string" },
-  "worker-yield-ms": { type: "string" },
-  "stop-wait-ms": { type: "string" },
-  "maximum-hashes": { type: "string" },
-  "max-running": { type: "string" },
-  "max-queued": { type: "string" },
-  "max-per-client": { type: "string" },
-  grace: { type: "string" },
-  "data-dir": { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 export async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: withNegativeValues(args, SERVE_OPTIONS),
-    options: SERVE_OPTIONS,
+  const { values } = parseCommandLine({
+    args,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      workers: { type: "string" },
+      "worker-yield-ms": { type: "string" },
+      "stop-wait-ms": { type: "string" },
+      "maximum-hashes": { type: "string" },
+      "max-running": { type: "string" },
+      "max-queued": { type: "string" },
+      "max-per-client": { type: "string" },
+      grace: { type: "string" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
     strict: true,
   });
   if (values.help) {

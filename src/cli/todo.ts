@@ -4,16 +4,16 @@
  * carries Ctrl-C's signal, --timeout's deadline, and the bearer token.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import type { parseArgs } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { formatDuration } from "../duration.ts";
 import { unauthenticated } from "../errors.ts";
 import { TodoService } from "../gen/todo/v2/todo_pb.ts";
 import { tokenPath } from "../store/bootstrap.ts";
+import { parseCommandLine } from "./command-line.ts";
 import { dataDirFlag } from "./data-dir.ts";
 import { type DemoServer, startDemoServer } from "./demo-server.ts";
 import { parseDue } from "./due-date.ts";
-import { withNegativeValues } from "./negative-values.ts";
 import { deleteIds } from "./todo-delete.ts";
 import { demo } from "./todo-demo.ts";
 import { listTasks } from "./todo-list.ts";
@@ -210,11 +210,7 @@ export async function todo(args: string[], signal: AbortSignal): Promise<number>
   const allowed = COMMAND_OPTIONS[command];
   if (allowed === undefined)
     throw new UsageError(`unknown todo command "${command}" (try: cancelkit todo --help)`);
-  const { values, positionals } = parseArgs({
-    args: withNegativeValues(rest, OPTIONS),
-    allowPositionals: true,
-    options: OPTIONS,
-  });
+  const { values, positionals } = parseCommandLine({ args: rest, allowPositionals: true, options: OPTIONS });
   if (values.help) {
     process.stdout.write(TODO_HELP);
     return 0;

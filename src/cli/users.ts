@@ -3,8 +3,8 @@
  * works while the server runs: SQLite WAL lets both use the file, and a write waits for the other's lock) and
  * prints the new token, once: only its hash is stored.
  */
-import { parseArgs } from "node:util";
 import { openSqliteStore } from "../store/sqlite.ts";
+import { parseCommandLine } from "./command-line.ts";
 import { dataDirFlag, unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
 import { UsageError } from "./usage-error.ts";
@@ -20,7 +20,7 @@ its bearer token on stdout. The token is shown only this once (the database keep
 `;
 
 export async function users(args: string[], signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCommandLine({
     args,
     allowPositionals: true,
     options: { "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
