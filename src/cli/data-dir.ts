@@ -1,14 +1,12 @@
 /** The data dir flag of the commands that read it, and the one message for a data dir that cannot be used. */
 import { join } from "node:path";
-import { defaultServerOptions } from "../server/options.ts";
+import { resolveServerOptions } from "../server/options.ts";
 import { DB_FILE_NAME } from "../store/sqlite.ts";
-import { UsageError } from "./usage-error.ts";
+import { parseFlags } from "./usage-error.ts";
 
-/** `--data-dir` as given, or the server's default; an empty one is a bad command line (exit 2), as for `serve`. */
+/** `--data-dir` as given, or the server's default, checked as `serve` checks it (an empty one is exit 2). */
 export function dataDirFlag(value: string | undefined): string {
-  if (value === undefined) return defaultServerOptions().dataDir;
-  if (value.trim() === "") throw new UsageError("--data-dir: must not be empty");
-  return value;
+  return parseFlags(() => resolveServerOptions({ dataDir: value })).dataDir;
 }
 
 /** Names the file and the flag to change: not writable, not a database, another program's database, a file. */
