@@ -68,7 +68,7 @@ export async function benchSearch(opts: Options, only?: readonly string[]): Prom
     if (only !== undefined && only.length > 0 && !only.includes(section)) continue;
     const load = startLoadWatch();
     const sectionRows = await run(opts, workers);
-    const loadNote = loadNoteOf(load.othersShare(), load.hostShare());
+    const loadNote = loadNoteOf(load.finish());
     // Once per section, under its last row.
     sectionRows.forEach((row, index) => {
       const last = index === sectionRows.length - 1;
@@ -82,7 +82,7 @@ export async function benchSearch(opts: Options, only?: readonly string[]): Prom
 }
 
 /** "other processes used 2 % of the CPUs meanwhile, and the host kept 1.4 % of their time (steal)". */
-function loadNoteOf(others: number | undefined, host: number | undefined): string {
+function loadNoteOf({ others, host }: LoadShares): string {
   if (others === undefined) return "";
   const steal = host === undefined ? "" : `, and the host kept ${percent(host)} of their time (steal)`;
   return `other processes used ${(others * 100).toFixed(0)} % of the CPUs meanwhile${steal}`;
@@ -99,21 +99,29 @@ function percent(share: number): string {
  * share of all CPUs, and how much of their time the host kept (steal); undefined where /proc/stat is unavailable.
  * A figure measured while others used the CPUs is not this code's speed.
  */
-function startLoadWatch(): { othersShare(): number | undefined; hostShare(): number | undefined } {
+function startLoadWatch(): { finish(): LoadShares } {
   const before = readCpuTimes();
   const ownBefore = process.cpuUsage();
   const childrenBefore = reapedChildrenTicks();
   return {
-    othersShare() {
+    finish() {
       const after = readCpuTimes();
-      if (before === undefined || after === undefined || after.total <= before.total) return undefined;
+      const host = stealShare(before, after);
+      if (before === undefined || after === undefined || after.total <= before.total)
+        return { others: undefined, host };
       const own = process.cpuUsage(ownBefore);
       // /proc/stat counts in USER_HZ ticks (1/100 s on Linux); cpuUsage in µs.
       const ownTicks = (own.user + own.system) / 10_000 + (reapedChildrenTicks() - childrenBefore);
-      return Math.max(0, (after.busy - before.busy - ownTicks) / (after.total - before.total));
+      const others = Math.max(0, (after.busy - before.busy - ownTicks) / (after.total - before.total));
+      return { others, host };
     },
-    hostShare: () => stealShare(before, readCpuTimes()),
   };
+}
+
+/** Shares of all CPUs' time while a section ran: other processes of this machine, and the host (steal). */
+interface LoadShares {
+  others: number | undefined;
+  host: number | undefined;
 }
 
 /** CPU time of this process's children that have ended and been waited for, in USER_HZ ticks (0 without /proc). */
