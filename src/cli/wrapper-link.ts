@@ -17,11 +17,12 @@ export interface SignalReport {
 /**
  * Call before the signal handlers are set up, so each report is sent before a second signal's `process.exit`.
  * Does nothing when the process has no IPC channel (started directly, not by the wrapper). `log`: the server's,
- * which records why it is stopping; a client command has none, and its channel must not keep it alive once done.
+ * which records why it is stopping (a client command has none).
  */
 export function linkToWrapper(log?: Logger): void {
   if (process.send === undefined) return;
-  if (log === undefined) process.channel?.unref();
+  // The channel only listens: a client command done must exit, and the server ends by process.exit anyway.
+  process.channel?.unref();
   const report = (signal: NodeJS.Signals) => {
     const message: SignalReport = { received: signal };
     // After the wrapper is gone the channel is closed, and a send would emit an unhandled "error".
