@@ -3,7 +3,9 @@
  * works while the server runs: SQLite WAL lets both use the file, and a write waits for the other's lock) and
  * prints the new token, once: only its hash is stored.
  */
-import { openSqliteStore } from "../store/sqlite.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { DB_FILE_NAME, openSqliteStore } from "../store/sqlite.ts";
 import { parseCommandLine } from "./command-line.ts";
 import { dataDirFlag, unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -15,7 +17,7 @@ export const MAX_USER_NAME_LENGTH = 64;
 export const USERS_HELP = `Usage: cancelkit users add NAME [--data-dir DIR]
 
 Creates user NAME (up to 64 characters, no control characters) in DIR's database (default ./data) and prints
-its bearer token on stdout. The token is shown only this once (the database keeps its SHA-256). Use it with
+its bearer token on stdout. A DIR with no database gets a new one, and stderr says so. The token is shown only this once (the database keeps its SHA-256). Use it with
 --token, or export CANCELKIT_TOKEN=...
 `;
 
@@ -41,6 +43,9 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
     );
   }
   const dataDir = dataDirFlag(values["data-dir"]);
+  // A mistyped --data-dir made a new database silently, and the user went where no server looks.
+  const databasePath = join(dataDir, DB_FILE_NAME);
+  const newDatabase = !existsSync(databasePath);
   let store: Awaited<ReturnType<typeof openSqliteStore>>;
   try {
     store = await openSqliteStore(dataDir);
@@ -52,6 +57,7 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
   try {
     const { userId, token } = await store.createUser(signal, name);
     process.stdout.write(`${token}\n`);
+    if (newDatabase) process.stderr.write(`no database was at ${databasePath}: created a new one\n`);
     process.stderr.write(`created user ${JSON.stringify(name)} (id ${userId}) in ${dataDir}\n`);
     return 0;
   } finally {

@@ -1,11 +1,11 @@
 /**
- * First start: a server with an empty data dir creates a user "local" and writes its token to
- * `<dataDir>/token` (mode 0600), so a local client can authenticate without any setup.
+ * Local access: a server makes sure `<dataDir>/token` (mode 0600) holds a token of the database, so that a client
+ * on this machine can authenticate without any setup. On first start it creates user "local" for it.
  */
+import { randomUUID } from "node:crypto";
 import { chmod, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { NewUser, TaskStore } from "./task-store.ts";
+import type { TaskStore } from "./task-store.ts";
 
 export const TOKEN_FILE_NAME = "token";
 export const LOCAL_USER_NAME = "local";
@@ -18,31 +18,46 @@ export function tokenPath(dataDir: string): string {
 }
 
 /**
- * If the store has no user yet, creates user "local", writes its token to `<dataDir>/token` with mode 0600 and
- * logs one line naming the file (never the token). Returns the token file's path either way.
- * Rejects with `signal.reason` if aborted before the user is created.
+ * Unless `<dataDir>/token` holds a token the store knows, issues user "local" a new one (creating the user if
+ * there is none), writes it there with mode 0600 and logs one line naming the file (never the token). Returns
+ * the token file's path either way.
+ *
+ * Asking whether the file's token is known, rather than whether the store has any user, covers what the old
+ * rule left without local access for good: a data dir where `cancelkit users add` came before the first start,
+ * and a kill between creating "local" and writing its file. A deleted file gets a new token at the next start;
+ * the old one stays valid, as a user's tokens do. Two servers starting at once each issue one; the file keeps
+ * the last written, which is valid.
  */
 export async function ensureLocalUser(
   signal: AbortSignal,
-  store: Pick<TaskStore, "countUsers" | "createUser">,
+  store: Pick<TaskStore, "userForToken" | "issueToken">,
   dataDir: string,
   log: BootstrapLog,
 ): Promise<string> {
   const path = tokenPath(dataDir);
-  if ((await store.countUsers(signal)) > 0) return path;
-  let created: NewUser;
+  const current = await readTokenFileIfAny(path);
+  if (current !== undefined && current !== "" && (await store.userForToken(signal, current)) !== undefined) {
+    return path;
+  }
+  const { userId, token, createdUser } = await store.issueToken(signal, LOCAL_USER_NAME);
+  await writeSecretFile(path, `${token}\n`);
+  const fields = { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path };
+  if (createdUser) log("local-user-created", fields);
+  else {
+    const why = current === undefined ? "no token file" : "the token file's token is not in the database";
+    log("local-token-issued", { ...fields, why });
+  }
+  return path;
+}
+
+/** The token file's text, trimmed, or undefined if there is no file (other read errors are thrown). */
+async function readTokenFileIfAny(path: string): Promise<string | undefined> {
   try {
-    created = await store.createUser(signal, LOCAL_USER_NAME);
+    return await readTokenFile(path);
   } catch (error) {
-    // Another server on the same data dir created it after our count, and writes the token file itself.
-    if (error instanceof ConnectError && error.code === Code.AlreadyExists) return path;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
-  const { userId, token } = created;
-  // A crash between createUser and here leaves a user without a token file; `cancelkit users add` recovers.
-  await writeSecretFile(path, `${token}\n`);
-  log("local-user-created", { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path });
-  return path;
 }
 
 /** Reads a token written by {@link ensureLocalUser} (surrounding whitespace removed). */
@@ -55,7 +70,8 @@ export async function readTokenFile(path: string): Promise<string> {
  * never world-readable, whatever the umask), fsynced, then renamed over `path`.
  */
 async function writeSecretFile(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
+  // Unique per call: two servers of one process (tests) may write the same data dir's file at once.
+  const temporary = `${path}.${randomUUID()}.tmp`;
   const file = await open(temporary, "w", 0o600);
   try {
     await file.chmod(0o600); // in case the file already existed with a wider mode

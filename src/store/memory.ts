@@ -5,7 +5,14 @@
  */
 import type { Due } from "./due.ts";
 import { alreadyExists, storeClosed, taskNotFound } from "./errors.ts";
-import type { ListTasksOptions, NewUser, StoredTask, TaskStore, TaskUpdate } from "./task-store.ts";
+import type {
+  IssuedToken,
+  ListTasksOptions,
+  NewUser,
+  StoredTask,
+  TaskStore,
+  TaskUpdate,
+} from "./task-store.ts";
 import { hashToken, newToken } from "./tokens.ts";
 import { nextTurn } from "./turn.ts";
 
@@ -85,11 +92,18 @@ export class MemoryTaskStore implements TaskStore {
   async createUser(signal: AbortSignal, name: string): Promise<NewUser> {
     this.#check(signal);
     if (this.#userNames.has(name)) throw alreadyExists(`user ${JSON.stringify(name)}`);
-    const userId = ++this.#lastUserId;
+    const { userId, token } = await this.issueToken(signal, name);
+    return { userId, token };
+  }
+
+  async issueToken(signal: AbortSignal, name: string): Promise<IssuedToken> {
+    this.#check(signal);
+    const existing = this.#userNames.get(name);
+    const userId = existing ?? ++this.#lastUserId;
     const token = newToken();
     this.#userNames.set(name, userId);
     this.#usersByTokenHash.set(hashToken(token).toString("hex"), userId);
-    return { userId, token };
+    return { userId, token, createdUser: existing === undefined };
   }
 
   async userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined> {

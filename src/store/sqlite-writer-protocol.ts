@@ -6,7 +6,7 @@
  */
 import type { Due } from "./due.ts";
 import { WriteRefused } from "./refusals.ts";
-import type { NewUser, TaskUpdate } from "./task-store.ts";
+import type { IssuedToken, NewUser, TaskUpdate } from "./task-store.ts";
 
 /** What the writer thread needs to open its connection. */
 export interface WriterInit {
@@ -23,7 +23,8 @@ export type WriteOp =
   | { kind: "addTask"; userId: bigint; description: string; due: Due }
   | { kind: "updateTasks"; userId: bigint; updates: readonly TaskUpdate[] }
   | { kind: "deleteTask"; userId: bigint; id: bigint }
-  | { kind: "createUser"; name: string };
+  | { kind: "createUser"; name: string }
+  | { kind: "issueToken"; name: string };
 
 /** What each write resolves with. */
 export interface WriteResults {
@@ -31,6 +32,7 @@ export interface WriteResults {
   updateTasks: undefined;
   deleteTask: undefined;
   createUser: NewUser;
+  issueToken: IssuedToken;
 }
 
 export type ToWriter =

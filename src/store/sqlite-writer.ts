@@ -18,7 +18,7 @@ import {
   type WriterEvent,
   type WriterInit,
 } from "./sqlite-writer-protocol.ts";
-import type { NewUser, TaskUpdate } from "./task-store.ts";
+import type { IssuedToken, NewUser, TaskUpdate } from "./task-store.ts";
 import { hashToken, newToken } from "./tokens.ts";
 
 interface WriteStatements {
@@ -76,6 +76,8 @@ function operation(sql: WriteStatements, op: WriteOp): { run: () => unknown; row
       };
     case "createUser":
       return { run: () => createUser(sql, op.name), rows: 1 };
+    case "issueToken":
+      return { run: () => issueToken(sql, op.name), rows: 1 };
   }
 }
 
@@ -105,11 +107,17 @@ function updateTasks(sql: WriteStatements, userId: bigint, updates: readonly Tas
 
 function createUser(sql: WriteStatements, name: string): NewUser {
   if (sql.userByName.get(name) !== undefined) throw alreadyExistsRefusal(`user ${JSON.stringify(name)}`);
+  const { userId, token } = issueToken(sql, name);
+  return { userId, token };
+}
+
+function issueToken(sql: WriteStatements, name: string): IssuedToken {
   const now = Date.now();
-  const userId = BigInt(sql.insertUser.run(name, now).lastInsertRowid);
+  const existing = sql.userByName.get(name) as { id: bigint } | undefined;
+  const userId = existing?.id ?? BigInt(sql.insertUser.run(name, now).lastInsertRowid);
   const token = newToken();
   sql.insertToken.run(hashToken(token), userId, now);
-  return { userId, token };
+  return { userId, token, createdUser: existing === undefined };
 }
 
 function serve(init: WriterInit, port: NonNullable<typeof parentPort>): void {

@@ -14,7 +14,14 @@ import { storeClosed, taskNotFound } from "./errors.ts";
 import type { GroupCommitOptions } from "./group-commit.ts";
 import { assertOurs, MAX_ROWID, migrate, switchToWal } from "./sqlite-schema.ts";
 import { SqliteWriter } from "./sqlite-writer-client.ts";
-import type { ListTasksOptions, NewUser, StoredTask, TaskStore, TaskUpdate } from "./task-store.ts";
+import type {
+  IssuedToken,
+  ListTasksOptions,
+  NewUser,
+  StoredTask,
+  TaskStore,
+  TaskUpdate,
+} from "./task-store.ts";
 import { hashToken } from "./tokens.ts";
 import { nextTurn } from "./turn.ts";
 
@@ -181,6 +188,10 @@ export class SqliteTaskStore implements TaskStore {
 
   createUser(signal: AbortSignal, name: string): Promise<NewUser> {
     return this.#writer.write(signal, { kind: "createUser", name });
+  }
+
+  issueToken(signal: AbortSignal, name: string): Promise<IssuedToken> {
+    return this.#writer.write(signal, { kind: "issueToken", name });
   }
 
   async userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined> {

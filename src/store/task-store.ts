@@ -45,6 +45,11 @@ export interface NewUser {
   token: string;
 }
 
+/** What `issueToken` made: the token, its user, and whether that user was created for it. */
+export interface IssuedToken extends NewUser {
+  createdUser: boolean;
+}
+
 export interface TaskStore {
   /**
    * Adds a task for `userId` and resolves with its new id once the write is durable. Does not validate the
@@ -76,6 +81,12 @@ export interface TaskStore {
 
   /** Creates a user with a fresh random token. A name already taken rejects with `alreadyExists`. */
   createUser(signal: AbortSignal, name: string): Promise<NewUser>;
+
+  /**
+   * A fresh token for user `name`, creating the user first if there is none (how the server recovers its local
+   * user's token file). The user's earlier tokens stay valid.
+   */
+  issueToken(signal: AbortSignal, name: string): Promise<IssuedToken>;
 
   /** The user a bearer token belongs to, or `undefined` for an unknown token. */
   userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined>;

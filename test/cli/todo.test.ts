@@ -949,3 +949,36 @@ describe("cancelkit into a pipe read slowly", () => {
     assert.equal(stdout, ids.map((id) => `deleted task ${id}\n`).join(""));
   });
 });
+
+test("users add before the server's first start: stderr says the database is new, and the server still writes local's token file", async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-users-first-"));
+  try {
+    const run = (args: string[]) => runCli(args, { CANCELKIT_TOKEN: undefined });
+    const alice = await run(["users", "add", "alice", "--data-dir", dataDir]);
+    assert.equal(alice.code, 0, alice.stderr);
+    assert.match(alice.stderr, /^no database was at .+cancelkit\.db: created a new one\n/);
+    const bob = await run(["users", "add", "bob", "--data-dir", dataDir]);
+    assert.doesNotMatch(bob.stderr, /no database/, "only a new database is announced");
+
+    // Until 2026-12-03 the server wrote no token file here (it saw users already), and the CLI had none to use.
+    const server = await startTestServer({ dataDir });
+    try {
+      assert.ok(server.log.entries.some((e) => e.event === "local-user-created"));
+      const todo = (...args: string[]) =>
+        run(["todo", ...args, "--server", server.address, "--data-dir", dataDir]);
+      const added = await todo("add", "local's task", "--due", "1h");
+      assert.equal(added.code, 0, added.stderr);
+      const listed = await todo("list", "--json");
+      assert.equal(JSON.parse(listed.stdout.trim()).description, "local's task");
+      const asAlice = await runCli(["todo", "list", "--server", server.address], {
+        CANCELKIT_TOKEN: alice.stdout.trim(),
+      });
+      assert.equal(asAlice.code, 0, asAlice.stderr);
+      assert.doesNotMatch(asAlice.stdout, /local's task/, "the token file is local's, not alice's");
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

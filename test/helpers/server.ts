@@ -47,7 +47,8 @@ export async function startTestServer(
   overrides: Partial<ServerOptions> = {},
   dependencies: ServerDependencies = {},
 ): Promise<TestServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-test-"));
+  // Removed by close(); a test that passes its own dataDir removes that one itself.
+  const ownDir = await mkdtemp(join(tmpdir(), "cancelkit-test-"));
   const log = createMemoryLogger();
   const options: ServerOptions = {
     ...defaultServerOptions(),
@@ -55,13 +56,22 @@ export async function startTestServer(
     workers: 2,
     maxPerClient: 0,
     graceMs: 2000,
-    dataDir,
+    dataDir: ownDir,
     ...overrides,
   };
+  const { dataDir } = options;
   const server = await startServer(options, log, dependencies);
   const address = `127.0.0.1:${server.port}`;
   const baseUrl = `http://${address}`;
-  const localToken = await readTokenFile(tokenPath(dataDir));
+  let localToken: string;
+  try {
+    localToken = await readTokenFile(tokenPath(dataDir));
+  } catch (error) {
+    // A server without its token file would otherwise outlive the failed test and keep the run from ending.
+    await server.shutdown(0);
+    await rm(ownDir, { recursive: true, force: true });
+    throw error;
+  }
   const grpc = (token?: string | null) =>
     createGrpcTransport({
       baseUrl,
@@ -93,7 +103,7 @@ export async function startTestServer(
       log.waitForNext((e) => e.event === "call" && e.method === method, timeoutMs),
     async close() {
       await server.shutdown(0);
-      await rm(dataDir, { recursive: true, force: true });
+      await rm(ownDir, { recursive: true, force: true });
     },
   };
 }

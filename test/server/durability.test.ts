@@ -1,6 +1,7 @@
 /**
  * The real server process: first start creates the local user and its token file (0600) with one log line; an
- * acknowledged AddTask survives `kill -9`; a restart keeps the user and the token and creates no other.
+ * acknowledged AddTask survives `kill -9`; a restart keeps the user and the token and creates no other; a lost
+ * token file is written again, with a new token for the same user.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, stat } from "node:fs/promises";
@@ -33,7 +34,7 @@ async function startServe(dataDir: string) {
   return { server, client };
 }
 
-test("first start writes the token (0600, one log line); an acknowledged add survives kill -9", {
+test("first start writes the token (0600, one log line); an acknowledged add survives kill -9; a lost token file is written again", {
   timeout: 60_000,
 }, async () => {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-durability-"));
@@ -70,6 +71,30 @@ test("first start writes the token (0600, one log line); an acknowledged add sur
       assert.equal(await second.server.exited, 0, "graceful shutdown closes the store and exits 0");
     } finally {
       second.server.kill();
+    }
+
+    // The state a kill between creating "local" and writing its file leaves (the old rule then wrote no file
+    // ever again, since a user existed): the next start issues local a new token and writes it.
+    await rm(tokenPath(dataDir));
+    const third = await startServe(dataDir);
+    try {
+      const issued = third.server
+        .stderr()
+        .split("\n")
+        .filter((l) => l.includes("local-token-issued"));
+      assert.equal(issued.length, 1, third.server.stderr());
+      assert.match(issued[0] ?? "", /"why":"no token file"/);
+      const newToken = await readTokenFile(tokenPath(dataDir));
+      assert.notEqual(newToken, token);
+      assert.ok(!issued[0]?.includes(newToken), "the log never shows the token");
+      assert.equal((await stat(tokenPath(dataDir))).mode & 0o777, 0o600);
+      for (const each of [newToken, token]) {
+        const ids = [];
+        for await (const res of third.client(each).listTasks({})) ids.push(res.task?.id);
+        assert.deepEqual(ids, [id], "the same user 'local', by the new token and the old one");
+      }
+    } finally {
+      third.server.kill();
     }
   } finally {
     first.server.kill();

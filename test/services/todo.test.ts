@@ -24,6 +24,7 @@ import { heldBytes, MAX_UPDATE_BYTES_PER_STREAM } from "../../src/services/updat
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type {
   Due,
+  IssuedToken,
   ListTasksOptions,
   NewUser,
   StoredTask,
@@ -95,6 +96,9 @@ class ProbedStore implements TaskStore {
   }
   createUser(signal: AbortSignal, name: string): Promise<NewUser> {
     return this.#inner.createUser(signal, name);
+  }
+  issueToken(signal: AbortSignal, name: string): Promise<IssuedToken> {
+    return this.#inner.issueToken(signal, name);
   }
   userForToken(signal: AbortSignal, token: string): Promise<bigint | undefined> {
     return this.#inner.userForToken(signal, token);

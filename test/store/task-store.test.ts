@@ -348,6 +348,22 @@ for (const kind of storeKinds) {
       await store.close();
     });
 
+    test("issueToken: creates the user if there is none, else adds a token beside the ones it has", async () => {
+      const store = await kind.open();
+      const first = await store.issueToken(never, "local");
+      assert.equal(first.createdUser, true);
+      const second = await store.issueToken(never, "local");
+      assert.deepEqual([second.createdUser, second.userId], [false, first.userId]);
+      assert.notEqual(second.token, first.token);
+      assert.equal(await store.userForToken(never, first.token), first.userId, "earlier tokens stay valid");
+      assert.equal(await store.userForToken(never, second.token), first.userId);
+      assert.equal(await store.countUsers(never), 1);
+      const reason = new Error("cancelled before start");
+      await assert.rejects(store.issueToken(AbortSignal.abort(reason), "other"), (e) => e === reason);
+      assert.equal(await store.countUsers(never), 1, "an aborted issue creates nothing");
+      await store.close();
+    });
+
     test("a closed store rejects calls", async () => {
       const { store, alice } = await setup();
       await store.close();
