@@ -34,6 +34,14 @@ async function startServe(dataDir: string) {
   return { server, client };
 }
 
+/** The server's log lines (stderr) of one event. */
+function logLines(server: { stderr(): string }, event: string): string[] {
+  return server
+    .stderr()
+    .split("\n")
+    .filter((line) => line.includes(`"event":"${event}"`));
+}
+
 test("first start writes the token (0600, one log line); an acknowledged add survives kill -9; a lost token file is written again", {
   timeout: 60_000,
 }, async () => {
@@ -42,10 +50,7 @@ test("first start writes the token (0600, one log line); an acknowledged add sur
 
   const first = await startServe(dataDir);
   try {
-    const created = first.server
-      .stderr()
-      .split("\n")
-      .filter((l) => l.includes("local-user-created"));
+    const created = logLines(first.server, "local-user-created");
     assert.equal(created.length, 1, "one log line about the new user");
     assert.ok(created[0]?.includes(tokenPath(dataDir)), "the line names the token file");
     const token = await readTokenFile(tokenPath(dataDir));
@@ -78,10 +83,7 @@ test("first start writes the token (0600, one log line); an acknowledged add sur
     await rm(tokenPath(dataDir));
     const third = await startServe(dataDir);
     try {
-      const issued = third.server
-        .stderr()
-        .split("\n")
-        .filter((l) => l.includes("local-token-issued"));
+      const issued = logLines(third.server, "local-token-issued");
       assert.equal(issued.length, 1, third.server.stderr());
       assert.match(issued[0] ?? "", /"why":"no token file"/);
       const newToken = await readTokenFile(tokenPath(dataDir));
