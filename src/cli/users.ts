@@ -17,8 +17,8 @@ export const MAX_USER_NAME_LENGTH = 64;
 export const USERS_HELP = `Usage: cancelkit users add NAME [--data-dir DIR]
 
 Creates user NAME (up to 64 characters, no control characters) in DIR's database (default ./data) and prints
-its bearer token on stdout. A DIR with no database gets a new one, and stderr says so. The token is shown only this once (the database keeps its SHA-256). Use it with
---token, or export CANCELKIT_TOKEN=...
+its bearer token on stdout. The token is shown only this once (the database keeps its SHA-256). Use it with
+--token, or export CANCELKIT_TOKEN=... A DIR with no database gets a new one, and stderr says so.
 `;
 
 export async function users(args: string[], signal: AbortSignal): Promise<number> {
