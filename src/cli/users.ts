@@ -4,8 +4,7 @@
  * prints the new token, once: only its hash is stored.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { DB_FILE_NAME, openSqliteStore } from "../store/sqlite.ts";
+import { databasePath, openSqliteStore } from "../store/sqlite.ts";
 import { parseCommandLine } from "./command-line.ts";
 import { dataDirFlag, unusableDataDir } from "./data-dir.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -44,8 +43,8 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
   }
   const dataDir = dataDirFlag(values["data-dir"]);
   // A mistyped --data-dir made a new database silently, and the user went where no server looks.
-  const databasePath = join(dataDir, DB_FILE_NAME);
-  const newDatabase = !existsSync(databasePath);
+  const database = databasePath(dataDir);
+  const newDatabase = !existsSync(database);
   let store: Awaited<ReturnType<typeof openSqliteStore>>;
   try {
     store = await openSqliteStore(dataDir);
@@ -57,7 +56,7 @@ export async function users(args: string[], signal: AbortSignal): Promise<number
   try {
     const { userId, token } = await store.createUser(signal, name);
     process.stdout.write(`${token}\n`);
-    if (newDatabase) process.stderr.write(`no database was at ${databasePath}: created a new one\n`);
+    if (newDatabase) process.stderr.write(`no database was at ${database}: created a new one\n`);
     process.stderr.write(`created user ${JSON.stringify(name)} (id ${userId}) in ${dataDir}\n`);
     return 0;
   } finally {

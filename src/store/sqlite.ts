@@ -27,6 +27,11 @@ import { nextTurn } from "./turn.ts";
 
 /** The database file inside the data dir. SQLite adds `-wal` and `-shm` next to it. */
 export const DB_FILE_NAME = "cancelkit.db";
+
+/** `<dataDir>/cancelkit.db`: the file `openSqliteStore` opens, for the messages that name it. */
+export function databasePath(dataDir: string): string {
+  return join(dataDir, DB_FILE_NAME);
+}
 export const DEFAULT_PAGE_SIZE = 256;
 
 export interface SqliteStoreOptions {
@@ -64,7 +69,7 @@ export async function openSqliteStore(
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // mkdir's mode applies only to a dir it creates, and an existing one may let others in: the database is made
   // 0600 itself, and SQLite gives its -wal and -shm files the database file's mode.
-  const path = join(dataDir, DB_FILE_NAME);
+  const path = databasePath(dataDir);
   await writeFile(path, "", { flag: "a", mode: 0o600 });
   await restrictToOwner(path);
   const db = openReadConnection(path, options);
