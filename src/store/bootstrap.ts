@@ -36,9 +36,8 @@ export async function ensureLocalUser(
 ): Promise<string> {
   const path = tokenPath(dataDir);
   const current = await readTokenFileIfAny(path);
-  if (current !== undefined && current !== "" && (await store.userForToken(signal, current)) !== undefined) {
-    return path;
-  }
+  // An empty file reads as "", which is no one's token.
+  if (current !== undefined && (await store.userForToken(signal, current)) !== undefined) return path;
   const { userId, token, createdUser } = await store.issueToken(signal, LOCAL_USER_NAME);
   await writeSecretFile(path, `${token}\n`);
   const fields = { user: LOCAL_USER_NAME, userId: String(userId), tokenFile: path };
