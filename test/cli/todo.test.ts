@@ -15,6 +15,10 @@ import { startDelayProxy } from "../helpers/delay-proxy.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { CLI, runCli, type Spawned, spawnCli } from "../helpers/spawn.ts";
 
+/** The CLI run with no CANCELKIT_TOKEN from the test's own environment, unless `env` gives one. */
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCli(args, { CANCELKIT_TOKEN: undefined, ...env });
+
 describe("cancelkit todo", () => {
   let s: TestServer;
   before(async () => {
@@ -22,8 +26,6 @@ describe("cancelkit todo", () => {
   });
   after(() => s.close());
 
-  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    runCli(args, { CANCELKIT_TOKEN: undefined, ...env });
   const todo = (...args: string[]) => run(["todo", ...args, "--server", s.address, "--data-dir", s.dataDir]);
 
   test("add, list (--json, --fields), update several ids in one stream, delete; due nanos exact", async () => {
@@ -953,7 +955,6 @@ describe("cancelkit into a pipe read slowly", () => {
 test("users add before the server's first start: stderr says the database is new, and the server still writes local's token file", async () => {
   const dataDir = await mkdtemp(join(tmpdir(), "cancelkit-users-first-"));
   try {
-    const run = (args: string[]) => runCli(args, { CANCELKIT_TOKEN: undefined });
     const alice = await run(["users", "add", "alice", "--data-dir", dataDir]);
     assert.equal(alice.code, 0, alice.stderr);
     assert.match(alice.stderr, /^no database was at .+cancelkit\.db: created a new one\n/);
@@ -970,7 +971,7 @@ test("users add before the server's first start: stderr says the database is new
       assert.equal(added.code, 0, added.stderr);
       const listed = await todo("list", "--json");
       assert.equal(JSON.parse(listed.stdout.trim()).description, "local's task");
-      const asAlice = await runCli(["todo", "list", "--server", server.address], {
+      const asAlice = await run(["todo", "list", "--server", server.address], {
         CANCELKIT_TOKEN: alice.stdout.trim(),
       });
       assert.equal(asAlice.code, 0, asAlice.stderr);
