@@ -61,6 +61,10 @@ export async function startTestServer(
   };
   const { dataDir } = options;
   const server = await startServer(options, log, dependencies);
+  const stop = async () => {
+    await server.shutdown(0);
+    await rm(ownDir, { recursive: true, force: true });
+  };
   const address = `127.0.0.1:${server.port}`;
   const baseUrl = `http://${address}`;
   let localToken: string;
@@ -68,8 +72,7 @@ export async function startTestServer(
     localToken = await readTokenFile(tokenPath(dataDir));
   } catch (error) {
     // A server without its token file would otherwise outlive the failed test and keep the run from ending.
-    await server.shutdown(0);
-    await rm(ownDir, { recursive: true, force: true });
+    await stop();
     throw error;
   }
   const grpc = (token?: string | null) =>
@@ -101,9 +104,6 @@ export async function startTestServer(
       ),
     nextCallLog: (method, timeoutMs = 20_000) =>
       log.waitForNext((e) => e.event === "call" && e.method === method, timeoutMs),
-    async close() {
-      await server.shutdown(0);
-      await rm(ownDir, { recursive: true, force: true });
-    },
+    close: stop,
   };
 }
