@@ -20,6 +20,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
 import { monotonicMs } from "../src/pool/clock.ts";
+import { loadCoreYield } from "../src/pool/core-yield.ts";
 import {
   DEFAULT_STOP_WAIT_MS,
   DEFAULT_YIELD_EVERY_MS,
@@ -291,6 +292,8 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
     { workers, yieldEveryMs: 0 },
   ]);
   const turns = "the two pools take turns (A B B A), four searches each, each pool's median rate";
+  // As the pool chooses (pacing.ts): a yield where sched_yield can be called, else a sleep when a thread waits.
+  const pacedHow = loadCoreYield() === undefined ? "asking whether to pause" : "yielding their core";
   return [
     {
       name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
@@ -303,7 +306,7 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
       note: `${turns}; searches at ${listRates(many)} vs ${listRates(one)} M/s`,
     },
     {
-      name: `pool: the same, workers asking every ${DEFAULT_YIELD_EVERY_MS} ms whether to pause (the default) vs never`,
+      name: `pool: the same, workers ${pacedHow} every ${DEFAULT_YIELD_EVERY_MS} ms (the default) vs never`,
       value: paced.median,
       unit: "candidates/s",
       baseline: neverPausing.median,

@@ -6,6 +6,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ConnectError } from "@connectrpc/connect";
 import { shuttingDown } from "../errors.ts";
+import { loadCoreYield } from "./core-yield.ts";
 import { loadCpuAffinity } from "./cpu-affinity.ts";
 import { searchFailed } from "./errors.ts";
 import { type PausingMode, pausingMode } from "./pacing.ts";
@@ -60,12 +61,14 @@ export interface SearchPoolOptions {
   /** Slices queued per worker; 2 hides the message round trip between slices. Default 2. */
   slicesPerWorker?: number;
   /**
-   * Every this many ms of scanning a worker asks whether another thread is waiting for a CPU, and if so gives
-   * its core away for a moment, so that the event loop or a client that waits for a core gets one (pacing.ts;
-   * without Linux's run queue to read, it pauses every 0.5 ms at most instead). 0 = never. Default
-   * DEFAULT_YIELD_EVERY_MS.
+   * Every this many ms of scanning a worker yields its core to any thread waiting for it, so that the event loop
+   * or a client that waits for a core gets one (pacing.ts). Where `sched_yield` cannot be called it asks whether
+   * a thread waits and sleeps for a moment if one does (without Linux's run queue to read, every 0.5 ms at most).
+   * 0 = never. Default DEFAULT_YIELD_EVERY_MS.
    */
   yieldEveryMs?: number;
+  /** Pace by `sched_yield` where it can be called (core-yield.ts); false = by sleeping, as without it. Default true. */
+  yieldCores?: boolean;
   /**
    * After a cancel raises a search's stop flag, the event loop sleeps until that search's workers are out of
    * the kernel, for at most this many ms (stop-handoff.ts): a worker that the cancel's own work on the event
@@ -103,11 +106,12 @@ interface PoolWorker {
 const MAX_CRASH_STREAK = 5;
 
 /**
- * Default interval of the workers' question "does another thread wait for a CPU?". On a 2-core Linux VM (HZ=250,
- * EEVDF) with every core searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went
- * from 50–102 per 1,000 never pausing, and 16–44 pausing every 0.5 ms unconditionally (14 % of pool throughput),
- * to 5–16 asking every 0.05 ms (6–12 %: the reads, and pauses while the event loop works; 4–11 % once the
- * workers shared the reads); asking every 0.1 or 0.25 ms let more through. `npm run bench` prints both sides.
+ * Default interval of the workers' pacing (pacing.ts). On a 2-core Linux VM (HZ=250, EEVDF) with every core
+ * searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went from 50–102 per 1,000
+ * never pausing, and 16–44 sleeping every 0.5 ms unconditionally (14 % of pool throughput), to 5–16 sleeping when
+ * a thread waited, asked every 0.05 ms (6–17 %: the sleeps idled the cores); asking every 0.1 or 0.25 ms let
+ * more through. Yielding every 0.05 ms instead of sleeping kept that tail and gave back most of the throughput
+ * (docs/performance.md, "the twentieth session"). `npm run bench` prints both sides.
  */
 export const DEFAULT_YIELD_EVERY_MS = 0.05;
 
@@ -132,7 +136,9 @@ export class SearchPool {
   #pauses = 0;
   #scavenges = 0;
   readonly #yieldEveryMs: number;
-  /** Opened once per pool for its workers' pacing; closed once they are gone. */
+  /** Whether the workers pace by `sched_yield` (loaded here to know that the workers can load it too). */
+  readonly #yieldsCores: boolean;
+  /** Opened once per pool for its workers' pacing when they sleep instead; closed once they are gone. */
   readonly #runQueue: RunQueueSource | undefined;
   readonly #stopHandoff: StopHandoff;
   readonly #records: Int32Array;
@@ -189,8 +195,9 @@ export class SearchPool {
     const mover = affinity === undefined ? undefined : new WorkerMover(this.#records, affinity);
     this.#movesLateWorkers = mover !== undefined;
     this.#stopHandoff = new StopHandoff(this.#state, stopWaitMs, mover);
+    this.#yieldsCores = yieldEveryMs > 0 && (options.yieldCores ?? true) && loadCoreYield() !== undefined;
     // Last, once nothing can throw: the pool closes it in close().
-    this.#runQueue = yieldEveryMs > 0 ? openRunQueueSource() : undefined;
+    this.#runQueue = yieldEveryMs > 0 && !this.#yieldsCores ? openRunQueueSource() : undefined;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn(i));
   }
 
@@ -281,9 +288,9 @@ export class SearchPool {
     return waitUntilNoneExecuting(signal, this.#state);
   }
 
-  /** Whether workers pause only when another thread waits for a CPU, every 0.5 ms (no run queue), or never. */
+  /** Whether workers yield, sleep only when another thread waits for a CPU, every 0.5 ms (no run queue), or never. */
   get pausing(): PausingMode {
-    return pausingMode(this.#yieldEveryMs, this.#runQueue);
+    return pausingMode(this.#yieldEveryMs, this.#yieldsCores, this.#runQueue);
   }
 
   /** Whether a cancel's wait moves late workers onto the event loop's CPU (moveLateWorkers, where possible). */
@@ -319,6 +326,7 @@ export class SearchPool {
       records: this.#records,
       workerIndex: index,
       yieldEveryMs: this.#yieldEveryMs,
+      yieldsCores: this.#yieldsCores,
       runQueue,
     };
     const thread = new Worker(this.#workerUrl, { workerData: init });

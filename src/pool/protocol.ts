@@ -11,6 +11,8 @@ export interface WorkerInit {
   workerIndex: number;
   /** Every this many ms of scanning the worker asks whether to give its core away (0 = never; pacing.ts). */
   yieldEveryMs: number;
+  /** Whether it paces by `sched_yield` (core-yield.ts), which the pool could load; else by sleeping. */
+  yieldsCores: boolean;
   /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */
   runQueue: Pick<RunQueueSource, "fd" | "cpus" | "shared"> | undefined;
 }

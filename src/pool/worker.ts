@@ -8,6 +8,7 @@ import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
 import { monotonicMs } from "./clock.ts";
+import { loadCoreYield } from "./core-yield.ts";
 import { currentThreadId } from "./cpu-affinity.ts";
 import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
@@ -32,10 +33,10 @@ try {
 
 const port = parentPort;
 if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
-const { state, records, workerIndex, yieldEveryMs, runQueue } = workerData as WorkerInit;
+const { state, records, workerIndex, yieldEveryMs, yieldsCores, runQueue } = workerData as WorkerInit;
 // So that the event loop can move this thread if it is late to a stop (worker-mover.ts).
 recordThreadId(records, workerIndex, currentThreadId());
-const pacing = createPacing(yieldEveryMs, runQueue);
+const pacing = createPacing(yieldEveryMs, runQueue, yieldsCores ? loadCoreYield() : undefined);
 const kernels = new Map<number, Kernel>();
 
 function kernelFor(task: SliceTask): Kernel {

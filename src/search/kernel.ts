@@ -17,14 +17,6 @@ import { createWasmScanner } from "./wasm-scanner.ts";
 /** Most candidates scanned between two reads of the stop flag (one run: every value of the last byte). */
 export const STOP_CHECK_INTERVAL = BYTE_VALUES;
 
-/**
- * How long a pause gives the core away: the shortest sleep there is. The OS rounds it up to its timer slack
- * (50 µs by default on Linux), which is what a pause costs.
- */
-const PAUSE_MS = 0.001;
-/** A cell nobody notifies: waiting on it is a plain timed sleep of this thread. */
-const pauseCell = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-
 /** What a search looks for; `interesting` < 0 means only ideal hits are reported (Find). */
 export interface SearchQuery {
   target: string;
@@ -39,7 +31,7 @@ export interface SliceResult {
   scanned: number;
   /** True when the stop flag ended the scan before the slice was done. */
   stopped: boolean;
-  /** Times the scan gave its core away (see Pacing). */
+  /** Times the scan offered its core away (see Pacing). */
   pauses: number;
 }
 
@@ -47,13 +39,15 @@ export interface SliceResult {
  * When a scan gives its core away. A thread that never blocks is only taken off its core at the OS's scheduler
  * tick (4 ms on a HZ=250 kernel), and Linux's EEVDF scheduler does not always take it off sooner for a thread
  * that wakes up: the event loop that must hear a cancel, or the client sending one, can wait that long for a
- * core. A pause is a point where the OS picks again.
+ * core. A pause is a point where the OS picks again (src/pool/pacing.ts).
  */
 export interface Pacing {
   /** Scanning time (ms) between two calls of `shouldPause`. */
   readonly everyMs: number;
-  /** True → the thread sleeps for a moment (PAUSE_MS) before it scans on. */
+  /** True → the scan calls `pause` before it goes on. */
   shouldPause(): boolean;
+  /** Gives the core away: a yield to a waiting thread, or a short sleep. */
+  pause(): void;
 }
 
 export interface Kernel {
@@ -112,7 +106,7 @@ export function createKernel(query: SearchQuery, engine: KernelEngine = "wasm"):
         if (paced !== undefined && performance.now() >= askAt) {
           const pause = paced.shouldPause();
           if (pause) {
-            Atomics.wait(pauseCell, 0, 0, PAUSE_MS);
+            paced.pause();
             pauses++;
           }
           askAt = performance.now() + paced.everyMs;

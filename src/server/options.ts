@@ -11,8 +11,8 @@ export interface ServerOptions {
   /** Search worker threads. Default: the CPU count. */
   workers: number;
   /**
-   * Every this many ms of scanning a worker asks whether another thread waits for a CPU and, if so, gives its core
-   * away for a moment (the pool's `yieldEveryMs`); 0 = never. Default DEFAULT_YIELD_EVERY_MS (0.05).
+   * Every this many ms of scanning a worker yields its core to any thread waiting for it (the pool's
+   * `yieldEveryMs`); 0 = never. Default DEFAULT_YIELD_EVERY_MS (0.05).
    */
   workerYieldMs: number;
   /**
@@ -144,8 +144,8 @@ Options:
   --host HOST              interface to listen on (default ${d.host})
   --port PORT              TCP port, 0 for any free one (default ${d.port})
   --workers N              search worker threads (default ${d.workers}, the CPU count)
-  --worker-yield-ms MS     every MS of scanning a worker gives its core away for a moment if another thread
-                           waits for one, so that a cancel is heard at once when every core searches;
+  --worker-yield-ms MS     every MS of scanning a worker yields its core to any thread waiting for it, so
+                           that a cancel is heard at once when every core searches;
                            0 = never (default ${d.workerYieldMs})
   --stop-wait-ms MS        after a cancel stops a search, the event loop sleeps up to MS until its workers
                            have left the kernel, so that the stop lands at once; 0 = never (default ${d.stopWaitMs})

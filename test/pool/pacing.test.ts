@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, type TestContext, test } from "node:test";
 import { Worker } from "node:worker_threads";
+import { loadCoreYield } from "../../src/pool/core-yield.ts";
 import { createPacing, FALLBACK_PAUSE_EVERY_MS } from "../../src/pool/pacing.ts";
 import {
   LOADAVG_PATH,
@@ -111,6 +112,31 @@ describe("run queue (/proc/loadavg)", () => {
 describe("pacing", () => {
   test("0 ms means no pacing at all", (t) => {
     assert.equal(createPacing(0, fakeLoadavg(t, "0 0 0 9/10 1\n")), undefined);
+    assert.equal(
+      createPacing(0, undefined, () => {}),
+      undefined,
+    );
+  });
+
+  test("with a core yield, yield every yieldEveryMs without asking the run queue", (t) => {
+    let yields = 0;
+    const coreYield = () => {
+      yields++;
+    };
+    const calm = createPacing(0.05, { ...fakeLoadavg(t, "0 0 0 1/10 1\n"), cpus: 2 }, coreYield);
+    assert.equal(calm?.everyMs, 0.05);
+    assert.equal(calm?.shouldPause(), true, "a yield costs nothing where nobody waits: no question first");
+    calm?.pause();
+    assert.equal(yields, 1);
+  });
+
+  test("a sleeping pause gives the core away for a moment", (t) => {
+    const busy = createPacing(0.05, { ...fakeLoadavg(t, "0 0 0 3/10 1\n"), cpus: 2 });
+    assert.ok(busy !== undefined);
+    const began = process.hrtime.bigint();
+    busy.pause();
+    // At least the 1 µs asked for; the OS stretches it (timer slack).
+    assert.ok(process.hrtime.bigint() - began >= 1_000n);
   });
 
   test("with a run queue, pause only when a thread waits, asking every yieldEveryMs", (t) => {
@@ -129,8 +155,14 @@ describe("pacing", () => {
   });
 
   test("a pool says how its workers pause (the server logs it when it starts listening)", (t) => {
-    const expected = existsSync(LOADAVG_PATH) ? "when-a-thread-waits" : "unconditionally";
+    const sleeping = existsSync(LOADAVG_PATH) ? "when-a-thread-waits" : "unconditionally";
+    const expected = loadCoreYield() === undefined ? sleeping : "yield";
     assert.equal(usePool(t, { workers: 1, yieldEveryMs: 0.05 }).pausing, expected);
+    assert.equal(usePool(t, { workers: 1, yieldEveryMs: 0.05, yieldCores: false }).pausing, sleeping);
     assert.equal(usePool(t, { workers: 1, yieldEveryMs: 0 }).pausing, "never");
+  });
+
+  test("on Linux the workers yield", { skip: process.platform !== "linux" && "Linux only" }, (t) => {
+    assert.equal(usePool(t, { workers: 1 }).pausing, "yield");
   });
 });

@@ -244,7 +244,14 @@ describe("worker", () => {
     const state = createSharedState(2);
     raiseStop(state, 1);
     const records = createWorkerRecords(1);
-    const init: WorkerInit = { state, records, workerIndex: 0, yieldEveryMs: 0, runQueue: undefined };
+    const init: WorkerInit = {
+      state,
+      records,
+      workerIndex: 0,
+      yieldEveryMs: 0,
+      yieldsCores: false,
+      runQueue: undefined,
+    };
     const worker = new Worker(new URL("../../src/pool/worker.ts", import.meta.url), { workerData: init });
     try {
       const reply = async (task: SliceTask): Promise<SliceReply> => {
@@ -278,7 +285,14 @@ describe("worker", () => {
   }, async () => {
     const state = createSharedState(1);
     const records = createWorkerRecords(2);
-    const init: WorkerInit = { state, records, workerIndex: 1, yieldEveryMs: 0, runQueue: undefined };
+    const init: WorkerInit = {
+      state,
+      records,
+      workerIndex: 1,
+      yieldEveryMs: 0,
+      yieldsCores: false,
+      runQueue: undefined,
+    };
     const worker = new Worker(new URL("../../src/pool/worker.ts", import.meta.url), { workerData: init });
     try {
       const stopIndex = stopFlagIndex(0);

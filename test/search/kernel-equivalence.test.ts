@@ -141,13 +141,18 @@ describe("fast kernel equals searchPlain", () => {
     const start = firstIndexOfLength(4);
     const end = start + 1_000_000;
     const plain = createKernel(query).scanSlice(start, end, noStop, 0);
+    let paused = 0;
     const pausing = createKernel(query).scanSlice(start, end, noStop, 0, {
       everyMs: 0.2,
       shouldPause: () => true,
+      pause: () => {
+        paused++;
+      },
     });
     assert.equal(plain.pauses, 0);
-    // A million candidates take tens of ms: a pause every 0.2 ms happens many times.
+    // A million candidates take tens of ms: a pause every 0.2 ms happens many times, each by the pacing's own call.
     assert.ok(pausing.pauses >= 5, `only ${pausing.pauses} pauses`);
+    assert.equal(paused, pausing.pauses);
     assert.deepEqual({ ...pausing, pauses: 0 }, plain);
     assert.ok(plain.hits.length > 100);
   });
@@ -160,9 +165,13 @@ describe("fast kernel equals searchPlain", () => {
       const pacing = {
         everyMs,
         asked: 0,
+        paused: 0,
         shouldPause() {
           pacing.asked++;
           return answer;
+        },
+        pause() {
+          pacing.paused++;
         },
       };
       return pacing;
@@ -170,6 +179,7 @@ describe("fast kernel equals searchPlain", () => {
     const declining = counting(0.05, false);
     const result = createKernel(query).scanSlice(start, start + 1_000_000, noStop, 0, declining);
     assert.equal(result.pauses, 0);
+    assert.equal(declining.paused, 0);
     // Tens of ms of scanning, asked every 0.05 ms.
     assert.ok(declining.asked >= 20, `asked only ${declining.asked} times`);
     const zero = counting(0, true);

@@ -40,6 +40,7 @@ for (const engine of ENGINES) {
           if (++asked === 3) Atomics.store(flags, 1, 1);
           return false;
         },
+        pause: () => {},
       };
       const result = kernel.scanSlice(1_000_000, 1e12, flags, 1, raiseAtThird);
       assert.equal(result.stopped, true);
