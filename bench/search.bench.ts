@@ -192,11 +192,17 @@ async function openRatePool(
 ): Promise<{ rate(budget: number): Promise<TimedSearch>; close(): Promise<void> }> {
   const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0, yieldEveryMs });
   const rate = async (budget: number): Promise<TimedSearch> => {
-    const cpus = readCpuTimes();
+    const machine = readCpuTimes();
+    const ours = process.cpuUsage();
     const began = performance.now();
     await drainToBudget(pool.search(AbortSignal.timeout(WAIT_MS * 4), { query: NEVER, budget, client: "m" }));
-    const rate = budget / ((performance.now() - began) / 1000);
-    return { rate, hostShare: stealShare(cpus, readCpuTimes()) };
+    const wallMs = performance.now() - began;
+    const used = process.cpuUsage(ours);
+    return {
+      rate: budget / (wallMs / 1000),
+      cpus: (used.user + used.system) / 1000 / wallMs,
+      hostShare: stealShare(machine, readCpuTimes()),
+    };
   };
   try {
     // Warm-up: compiles the wasm module in every worker and lets the slice sizer tune itself.
@@ -243,9 +249,15 @@ async function pairedRates(
   }
 }
 
-/** One search of a scaling row: candidates/s, and the share of the CPUs' time the host kept meanwhile (steal). */
+/**
+ * One search of a scaling row: candidates/s; this process's CPU time over the search's wall time, which is about N
+ * while N workers have their cores (time the host keeps a vCPU is not counted); and the share of the CPUs' time
+ * the host kept meanwhile (steal). A search slow on N CPUs with no steal ran on CPUs slower for a while: the host
+ * gave the vCPUs less of a core without stopping them (one 2-worker search at one worker's rate, seen once).
+ */
 interface TimedSearch {
   rate: number;
+  cpus: number;
   hostShare: number | undefined;
 }
 
@@ -260,14 +272,14 @@ function poolRates(searches: TimedSearch[]): PoolRates {
 }
 
 /**
- * "18.1, 19.0, 11.2 (host 4.0 %), 18.7" (M candidates/s): every search of a pool, for a row's note, each with the
- * host's steal where it kept any of the CPUs' time during that search.
+ * "18.1 on 1.99 CPUs, 11.2 on 1.71 (host 4.0 %), …" (M candidates/s): every search of a pool, for a row's note,
+ * each with the CPUs this process used and the host's steal where it kept any of the CPUs' time meanwhile.
  */
 function listRates({ searches }: PoolRates): string {
   return searches
-    .map(({ rate, hostShare }) => {
+    .map(({ rate, cpus, hostShare }, i) => {
       const host = hostShare !== undefined && hostShare > 0 ? ` (host ${percent(hostShare)})` : "";
-      return `${(rate / 1e6).toFixed(1)}${host}`;
+      return `${(rate / 1e6).toFixed(1)} on ${cpus.toFixed(2)}${i === 0 ? " CPUs" : ""}${host}`;
     })
     .join(", ");
 }

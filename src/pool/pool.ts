@@ -237,7 +237,7 @@ export class SearchPool {
     /** Searches parked because their consumer stopped reading: no running place, no slice. */
     waitingForReader: number;
     slicesStarted: number;
-    /** Times workers gave their core away (yieldEveryMs), over the pool's life. */
+    /** Times workers offered their core (yields; sleeps where they cannot yield), over the pool's life. */
     pauses: number;
     /** The event loop's sleeps after cancels (stopWaitMs), over the pool's life. */
     stopWaits: StopHandoffStats;
