@@ -54,4 +54,19 @@ describe("answers do not depend on the number of workers", () => {
       });
     }
   }
+
+  // The default pacing yields (Linux); the others are the sleeping fallback and none at all.
+  for (const [how, pacing] of [
+    ["sleeping when a thread waits", { yieldCores: false }],
+    ["never pausing", { yieldEveryMs: 0 }],
+  ] as const) {
+    test(`FindRange doctor with 2 workers ${how}`, { timeout: 60_000 }, async (t) => {
+      const pool = usePool(t, { workers: 2, ...pacing });
+      assert.notEqual(pool.pausing, "yield");
+      const run = pool.search(noAbort(), { query: DOCTOR_RANGE, budget: 0, client: "c" });
+      const { hits, error } = await collect(run);
+      assert.equal(error, undefined);
+      assert.deepEqual(hits, doctorExpected);
+    });
+  }
 });
