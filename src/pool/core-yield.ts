@@ -26,3 +26,50 @@ export function loadCoreYield(): (() => void) | undefined {
     return undefined;
   }
 }
+
+/**
+ * A worker's load of koffi, guarded against the pool terminating it meanwhile: a worker terminated while Node
+ * initialises koffi's addon dies with a FATAL napi_throw that takes the whole process down (seen in 1 of ~20 runs
+ * of the stop-handoff tests, whose pools close within milliseconds of starting). One Int32 per worker, shared
+ * with the pool: the worker claims it before loading, the pool claims it before terminating, and whichever is
+ * second waits for, or gives way to, the other.
+ */
+const NOT_STARTED = 0;
+const LOADING = 1;
+const SETTLED = 2;
+const CLOSING = 3;
+
+/** One load cell per worker index, all NOT_STARTED. */
+export function createLoadCells(workers: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(workers * Int32Array.BYTES_PER_ELEMENT));
+}
+
+/** Pool: before (re)spawning worker `index`. */
+export function resetLoadCell(cells: Int32Array, index: number): void {
+  Atomics.store(cells, index, NOT_STARTED);
+}
+
+/** Worker `index`: `load()` unless the pool is already closing it (then undefined). */
+export function loadUnlessClosing<T>(
+  cells: Int32Array,
+  index: number,
+  load: () => T | undefined,
+): T | undefined {
+  if (Atomics.compareExchange(cells, index, NOT_STARTED, LOADING) !== NOT_STARTED) return undefined;
+  try {
+    return load();
+  } finally {
+    Atomics.store(cells, index, SETTLED);
+    Atomics.notify(cells, index);
+  }
+}
+
+/**
+ * Pool: resolves once worker `index` may be terminated: at once if it never began loading (it then never will),
+ * else when its load has ended, or after `timeoutMs` at most.
+ */
+export async function untilLoadSettled(cells: Int32Array, index: number, timeoutMs: number): Promise<void> {
+  if (Atomics.compareExchange(cells, index, NOT_STARTED, CLOSING) === NOT_STARTED) return;
+  const waiting = Atomics.waitAsync(cells, index, LOADING, timeoutMs);
+  if (waiting.async) await waiting.value;
+}

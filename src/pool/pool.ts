@@ -6,7 +6,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ConnectError } from "@connectrpc/connect";
 import { shuttingDown } from "../errors.ts";
-import { loadCoreYield } from "./core-yield.ts";
+import { createLoadCells, loadCoreYield, resetLoadCell, untilLoadSettled } from "./core-yield.ts";
 import { loadCpuAffinity } from "./cpu-affinity.ts";
 import { searchFailed } from "./errors.ts";
 import { type PausingMode, pausingMode } from "./pacing.ts";
@@ -105,6 +105,9 @@ interface PoolWorker {
  */
 const MAX_CRASH_STREAK = 5;
 
+/** Longest close() waits for a worker's load of koffi to end (it takes 1–20 ms) before terminating it. */
+const LOAD_SETTLE_MS = 5_000;
+
 /**
  * Default interval of the workers' pacing (pacing.ts). On a 2-core Linux VM (HZ=250, EEVDF) with every core
  * searching, a grpc-go client's cancels that took over 2 ms to reach the last worker went from 50–102 per 1,000
@@ -138,6 +141,8 @@ export class SearchPool {
   readonly #yieldEveryMs: number;
   /** Whether the workers pace by `sched_yield` (loaded here to know that the workers can load it too). */
   readonly #yieldsCores: boolean;
+  /** Whether each worker is loading koffi (core-yield.ts), so that close() never terminates one meanwhile. */
+  readonly #loadCells: Int32Array;
   /** Opened once per pool for its workers' pacing when they sleep instead; closed once they are gone. */
   readonly #runQueue: RunQueueSource | undefined;
   readonly #stopHandoff: StopHandoff;
@@ -196,6 +201,7 @@ export class SearchPool {
     this.#movesLateWorkers = mover !== undefined;
     this.#stopHandoff = new StopHandoff(this.#state, stopWaitMs, mover);
     this.#yieldsCores = yieldEveryMs > 0 && (options.yieldCores ?? true) && loadCoreYield() !== undefined;
+    this.#loadCells = createLoadCells(workers);
     // Last, once nothing can throw: the pool closes it in close().
     this.#runQueue = yieldEveryMs > 0 && !this.#yieldsCores ? openRunQueueSource() : undefined;
     for (let i = 0; i < workers; i++) this.#workers.push(this.#spawn(i));
@@ -306,8 +312,13 @@ export class SearchPool {
     if (this.#closing !== undefined) return this.#closing;
     this.#closedReason ??= { reason };
     this.#scheduler.endAll(reason);
-    const threads = this.#workers.map((worker) => worker.thread);
-    this.#closing = Promise.all(threads.map((thread) => thread.terminate())).then(() => {
+    const workers = [...this.#workers];
+    const terminate = async ({ index, thread }: PoolWorker) => {
+      // Never while the thread initialises koffi: that kills the process (core-yield.ts).
+      await untilLoadSettled(this.#loadCells, index, LOAD_SETTLE_MS);
+      await thread.terminate();
+    };
+    this.#closing = Promise.all(workers.map(terminate)).then(() => {
       // No thread reads it any more.
       this.#runQueue?.close();
       for (const worker of this.#workers) worker.inFlight.clear();
@@ -318,6 +329,7 @@ export class SearchPool {
   }
 
   #spawn(index: number): PoolWorker {
+    resetLoadCell(this.#loadCells, index);
     const source = this.#runQueue;
     const runQueue =
       source === undefined ? undefined : { fd: source.fd, cpus: source.cpus, shared: source.shared };
@@ -327,6 +339,7 @@ export class SearchPool {
       workerIndex: index,
       yieldEveryMs: this.#yieldEveryMs,
       yieldsCores: this.#yieldsCores,
+      loadCells: this.#loadCells,
       runQueue,
     };
     const thread = new Worker(this.#workerUrl, { workerData: init });

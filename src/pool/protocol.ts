@@ -13,6 +13,8 @@ export interface WorkerInit {
   yieldEveryMs: number;
   /** Whether it paces by `sched_yield` (core-yield.ts), which the pool could load; else by sleeping. */
   yieldsCores: boolean;
+  /** The pool's load cells (core-yield.ts): this worker's, at `workerIndex`, guards its load of koffi. */
+  loadCells: Int32Array;
   /** The pool's open /proc/loadavg (run-queue.ts), shared by its workers; absent where there is none. */
   runQueue: Pick<RunQueueSource, "fd" | "cpus" | "shared"> | undefined;
 }

@@ -8,7 +8,7 @@ import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { createKernel, type Kernel } from "../search/kernel.ts";
 import { monotonicMs } from "./clock.ts";
-import { loadCoreYield } from "./core-yield.ts";
+import { loadCoreYield, loadUnlessClosing } from "./core-yield.ts";
 import { currentThreadId } from "./cpu-affinity.ts";
 import { createPacing } from "./pacing.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "./protocol.ts";
@@ -24,6 +24,13 @@ import {
 /** Kernels kept per search: enough for every search a worker can interleave, small enough to forget old ones. */
 const KERNEL_CACHE_SIZE = 256;
 
+const port = parentPort;
+if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
+const { state, records, workerIndex, yieldEveryMs, yieldsCores, loadCells, runQueue } =
+  workerData as WorkerInit;
+// First, at normal priority, so that it is short: the pool waits for this load before it terminates the thread.
+const coreYield = yieldsCores ? loadUnlessClosing(loadCells, workerIndex, loadCoreYield) : undefined;
+
 // Lowest CPU priority for this thread (on Linux, setpriority(0) applies to the calling thread only): when the
 // workers fill every core, the event loop that hears a cancel or a new call gets a core back at once.
 // Where the OS refuses, the pool works the same, only with a slower tail.
@@ -31,12 +38,9 @@ try {
   setPriority(19);
 } catch {}
 
-const port = parentPort;
-if (port === null) throw new Error("src/pool/worker.ts must run as a worker thread");
-const { state, records, workerIndex, yieldEveryMs, yieldsCores, runQueue } = workerData as WorkerInit;
 // So that the event loop can move this thread if it is late to a stop (worker-mover.ts).
 recordThreadId(records, workerIndex, currentThreadId());
-const pacing = createPacing(yieldEveryMs, runQueue, yieldsCores ? loadCoreYield() : undefined);
+const pacing = createPacing(yieldEveryMs, runQueue, coreYield);
 const kernels = new Map<number, Kernel>();
 
 function kernelFor(task: SliceTask): Kernel {

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
-import { loadCoreYield } from "../../src/pool/core-yield.ts";
+import {
+  createLoadCells,
+  loadCoreYield,
+  loadUnlessClosing,
+  resetLoadCell,
+  untilLoadSettled,
+} from "../../src/pool/core-yield.ts";
 import { loadCpuAffinity } from "../../src/pool/cpu-affinity.ts";
 
 const SPIN_MS = 300;
@@ -50,5 +56,51 @@ describe("core yield (sched_yield)", () => {
     const [yielder, other] = await shareOneCpu(0.05);
     assert.ok(other < 0.25, `the thread yielded to was still kept off its CPU for ${other} of the time`);
     assert.ok(yielder > 0.5, `the yielding thread was kept off for only ${yielder}`);
+  });
+});
+
+describe("a worker's load of koffi and the pool's closing (a thread terminated mid-load kills the process)", () => {
+  test("a worker the pool began closing before its load never loads", async () => {
+    const cells = createLoadCells(2);
+    await untilLoadSettled(cells, 1, 1_000);
+    let loads = 0;
+    const load = () => {
+      loads++;
+      return "loaded";
+    };
+    assert.equal(loadUnlessClosing(cells, 1, load), undefined);
+    assert.equal(loads, 0);
+    // Its neighbour, and the same index once the pool spawns a new worker there, load as usual.
+    assert.equal(loadUnlessClosing(cells, 0, load), "loaded");
+    resetLoadCell(cells, 1);
+    assert.equal(loadUnlessClosing(cells, 1, load), "loaded");
+    assert.equal(loads, 2);
+  });
+
+  test("closing waits for a load in progress to end", { timeout: 30_000 }, async () => {
+    const cells = createLoadCells(1);
+    const ended = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(new URL("./fixtures/slow-load.ts", import.meta.url), {
+      workerData: { cells, loadMs: 200, ended },
+    });
+    try {
+      const answer = once(worker, "message");
+      // Until the worker has begun its load.
+      while (Atomics.load(cells, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      await untilLoadSettled(cells, 0, 10_000);
+      assert.equal(Atomics.load(ended, 0), 1, "closing went on before the load ended");
+      assert.deepEqual(await answer, ["loaded"]);
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  test("closing does not wait past its bound for a load that never ends", async () => {
+    const cells = createLoadCells(1);
+    // A load that began and will not end here (as if its thread hung).
+    Atomics.store(cells, 0, 1);
+    const began = performance.now();
+    await untilLoadSettled(cells, 0, 50);
+    assert.ok(performance.now() - began >= 40);
   });
 });

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { describe, test } from "node:test";
 import { Worker } from "node:worker_threads";
+import { createLoadCells } from "../../src/pool/core-yield.ts";
 import { loadCpuAffinity } from "../../src/pool/cpu-affinity.ts";
 import { SearchPool } from "../../src/pool/pool.ts";
 import type { SliceReply, SliceTask, WorkerInit } from "../../src/pool/protocol.ts";
@@ -250,6 +251,7 @@ describe("worker", () => {
       workerIndex: 0,
       yieldEveryMs: 0,
       yieldsCores: false,
+      loadCells: createLoadCells(2),
       runQueue: undefined,
     };
     const worker = new Worker(new URL("../../src/pool/worker.ts", import.meta.url), { workerData: init });
@@ -291,6 +293,7 @@ describe("worker", () => {
       workerIndex: 1,
       yieldEveryMs: 0,
       yieldsCores: false,
+      loadCells: createLoadCells(2),
       runQueue: undefined,
     };
     const worker = new Worker(new URL("../../src/pool/worker.ts", import.meta.url), { workerData: init });
