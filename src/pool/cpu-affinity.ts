@@ -8,7 +8,7 @@
  * whose current CPU is no longer allowed. That is what stop-handoff.ts uses it for.
  */
 import { readlinkSync } from "node:fs";
-import { createRequire } from "node:module";
+import { loadLibc } from "./libc.ts";
 
 /** Bytes of a CPU mask: 1,024 CPUs, glibc's `cpu_set_t`. */
 export const CPU_MASK_BYTES = 128;
@@ -37,11 +37,10 @@ function threadCpuClock(tid: number): number {
 
 /** The libc calls, or undefined where they are not available. Load once per thread that needs them. */
 export function loadCpuAffinity(): CpuAffinity | undefined {
-  if (process.platform !== "linux") return undefined;
+  const loaded = loadLibc();
+  if (loaded === undefined) return undefined;
+  const { koffi, libc } = loaded;
   try {
-    // Loaded on demand, inside the try: a missing prebuilt binary must cost this feature, not the server.
-    const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-    const libc = koffi.load("libc.so.6");
     const currentCpu = libc.func("int sched_getcpu(void)") as () => number;
     const getMask = libc.func(
       "int sched_getaffinity(int tid, size_t bytes, _Out_ uint8_t *mask)",
