@@ -20,7 +20,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { transportFor } from "../src/cli/transport.ts";
 import { HashFinder } from "../src/gen/hash_name/hash_name_pb.ts";
 import { monotonicMs } from "../src/pool/clock.ts";
-import { loadCoreYield } from "../src/pool/core-yield.ts";
+import type { PausingMode } from "../src/pool/pacing.ts";
 import {
   DEFAULT_STOP_WAIT_MS,
   DEFAULT_YIELD_EVERY_MS,
@@ -189,7 +189,7 @@ async function kernelRowsOnDefaultFlags(opts: Options): Promise<BenchRow[]> {
 async function openRatePool(
   workers: number,
   yieldEveryMs?: number,
-): Promise<{ rate(budget: number): Promise<TimedSearch>; close(): Promise<void> }> {
+): Promise<{ rate(budget: number): Promise<TimedSearch>; pausing: PausingMode; close(): Promise<void> }> {
   const pool = new SearchPool({ workers, maxQueued: 1, maxPerClient: 0, yieldEveryMs });
   const rate = async (budget: number): Promise<TimedSearch> => {
     const machine = readCpuTimes();
@@ -211,7 +211,7 @@ async function openRatePool(
     await pool.close();
     throw error;
   }
-  return { rate, close: () => pool.close() };
+  return { rate, pausing: pool.pausing, close: () => pool.close() };
 }
 
 /** How a pool of the scaling rows is made. */
@@ -243,7 +243,7 @@ async function pairedRates(
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
       for (const side of order) rates[side]!.push(await pools[side]!.rate(budget / rounds));
     }
-    return [poolRates(rates[0]), poolRates(rates[1])];
+    return [poolRates(rates[0], pools[0]!.pausing), poolRates(rates[1], pools[1]!.pausing)];
   } finally {
     await Promise.all(pools.map((pool) => pool.close()));
   }
@@ -261,14 +261,16 @@ interface TimedSearch {
   hostShare: number | undefined;
 }
 
-/** A pool's searches (in the order run) and the median of their rates. */
+/** A pool's searches (in the order run), the median of their rates, and how its workers paced themselves. */
 interface PoolRates {
   median: number;
   searches: TimedSearch[];
+  /** How its workers gave their cores away (the pool's own answer, as the server logs it). */
+  pausing: PausingMode;
 }
 
-function poolRates(searches: TimedSearch[]): PoolRates {
-  return { median: median(searches.map(({ rate }) => rate)), searches };
+function poolRates(searches: TimedSearch[], pausing: PausingMode): PoolRates {
+  return { median: median(searches.map(({ rate }) => rate)), searches, pausing };
 }
 
 /**
@@ -304,8 +306,7 @@ async function scalingRows(opts: Options, workers: number): Promise<BenchRow[]> 
     { workers, yieldEveryMs: 0 },
   ]);
   const turns = "the two pools take turns (A B B A), four searches each, each pool's median rate";
-  // As the pool chooses (pacing.ts): a yield where sched_yield can be called, else a sleep when a thread waits.
-  const pacedHow = loadCoreYield() === undefined ? "asking whether to pause" : "yielding their core";
+  const pacedHow = paced.pausing === "yield" ? "yielding their core" : "asking whether to pause";
   return [
     {
       name: `pool: one search on ${workers} workers (${budget / 1e6} M candidates)`,
