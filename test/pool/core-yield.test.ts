@@ -10,6 +10,7 @@ import {
   untilLoadSettled,
 } from "../../src/pool/core-yield.ts";
 import { loadCpuAffinity } from "../../src/pool/cpu-affinity.ts";
+import { waitUntil } from "../helpers/wait.ts";
 
 const SPIN_MS = 300;
 
@@ -29,7 +30,7 @@ async function shareOneCpu(yieldEveryMs: number): Promise<[number, number]> {
       const [result] = (await once(spinner, "message")) as [{ offCpuShare: number }];
       return result.offCpuShare;
     });
-    while (Atomics.load(start, 1) < spinners.length) await new Promise((resolve) => setTimeout(resolve, 1));
+    await waitUntil("both spinners are pinned", () => Atomics.load(start, 1) === spinners.length);
     Atomics.store(start, 0, 1);
     Atomics.notify(start, 0);
     const [first, second] = await Promise.all(shares);
@@ -86,7 +87,7 @@ describe("a worker's load of koffi and the pool's closing (a thread terminated m
     try {
       const answer = once(worker, "message");
       // Until the worker has begun its load.
-      while (Atomics.load(cells, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      await waitUntil("the worker has begun its load", () => Atomics.load(cells, 0) !== 0);
       await untilLoadSettled(cells, 0, 10_000);
       assert.equal(Atomics.load(ended, 0), 1, "closing went on before the load ended");
       assert.deepEqual(await answer, ["loaded"]);
